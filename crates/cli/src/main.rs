@@ -1,0 +1,3 @@
+//! matrix-oidc command-line tool.
+
+fn main() {}

@@ -1,0 +1,175 @@
+//! The state that outlives one request: tokens, a signed-in session, and a pending authorization.
+//!
+//! These types are what stores persist (they are `Serialize`/`Deserialize`), and none of them prints a
+//! secret in `Debug`.
+
+use crate::{Secret, Timestamp};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Where the authorization server puts the response parameters on the redirect URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseMode {
+    /// In the query string (`?code=…`).
+    Query,
+    /// In the fragment (`#code=…`).
+    Fragment,
+}
+
+impl ResponseMode {
+    /// The protocol value (`query` / `fragment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+        }
+    }
+}
+
+/// Tokens issued by the token endpoint, with the absolute expiry computed from the request time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: Secret,
+    /// The refresh token, if any. Kept from the previous set when a refresh response carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    /// When the access token expires (request send time + `expires_in`), if the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// The granted scope, space-separated, if the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The OpenID Connect ID token (compact JWS), if one was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<Secret>,
+}
+
+impl TokenSet {
+    /// A token set with only an access token.
+    pub fn new(access_token: Secret) -> Self {
+        Self {
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+            id_token: None,
+        }
+    }
+
+    /// Sets the refresh token.
+    pub fn with_refresh_token(mut self, refresh_token: Option<Secret>) -> Self {
+        self.refresh_token = refresh_token;
+        self
+    }
+
+    /// Sets the expiry.
+    pub fn with_expires_at(mut self, expires_at: Option<Timestamp>) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// Sets the granted scope.
+    pub fn with_scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Sets the ID token.
+    pub fn with_id_token(mut self, id_token: Option<Secret>) -> Self {
+        self.id_token = id_token;
+        self
+    }
+}
+
+/// One signed-in user on one device: everything needed to use, refresh and revoke its tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Session {
+    /// The homeserver base URL, for Matrix sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homeserver: Option<Url>,
+    /// The authorization server's issuer.
+    pub issuer: Url,
+    /// The client id registered for this session (MSC2966: kept per session).
+    pub client_id: String,
+    /// The Matrix device id from the device scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The Matrix user id (from `whoami`), or the OpenID `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The current tokens.
+    pub tokens: TokenSet,
+}
+
+impl Session {
+    /// A session for `client_id` at `issuer` with `tokens`.
+    pub fn new(issuer: Url, client_id: impl Into<String>, tokens: TokenSet) -> Self {
+        Self {
+            homeserver: None,
+            issuer,
+            client_id: client_id.into(),
+            device_id: None,
+            user_id: None,
+            tokens,
+        }
+    }
+
+    /// Sets the homeserver.
+    pub fn with_homeserver(mut self, homeserver: Option<Url>) -> Self {
+        self.homeserver = homeserver;
+        self
+    }
+
+    /// Sets the device id.
+    pub fn with_device_id(mut self, device_id: Option<String>) -> Self {
+        self.device_id = device_id;
+        self
+    }
+
+    /// Sets the user id.
+    pub fn with_user_id(mut self, user_id: Option<String>) -> Self {
+        self.user_id = user_id;
+        self
+    }
+}
+
+/// An authorization code flow that was started and waits for its callback: everything needed to
+/// finish it later, possibly in another process. Keyed by `state` in stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingAuthorization {
+    /// The `state` parameter sent (≥ 128 bits of randomness, base64url).
+    pub state: String,
+    /// The issuer the request went to (checked against RFC 9207 `iss`).
+    pub issuer: Url,
+    /// The token endpoint to exchange the code at.
+    pub token_endpoint: Url,
+    /// The client id used.
+    pub client_id: String,
+    /// The redirect URI sent (and to be repeated at the token endpoint).
+    pub redirect_uri: Url,
+    /// The PKCE code verifier.
+    pub code_verifier: Secret,
+    /// The OpenID Connect nonce, if one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<Secret>,
+    /// The Matrix device id in the requested scope, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The requested scope, space-separated.
+    pub scope: String,
+    /// The response mode requested.
+    pub response_mode: ResponseMode,
+    /// Whether the callback must carry `iss` (the server advertised RFC 9207 support).
+    #[serde(default)]
+    pub require_iss: bool,
+    /// The homeserver the login is for, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homeserver: Option<Url>,
+    /// When the request was built.
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,1 @@
+//! hyper transport for matrix-oidc

@@ -1,0 +1,1 @@
+//! reqwest transport for matrix-oidc

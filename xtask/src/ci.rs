@@ -1,0 +1,96 @@
+//! `cargo xtask ci`: the gates every submission passes.
+
+use crate::util::{self, Result, cargo, output};
+use std::process::Command;
+
+/// Crates that must build for `wasm32-unknown-unknown`.
+const WASM_CRATES: &[&str] = &["matrix-oidc-core"];
+
+/// Crates whose normal dependency tree must hold no IO crate.
+const SANS_IO_CRATES: &[&str] = &["matrix-oidc-core"];
+
+/// Crates that would mean IO in a sans-IO crate's tree.
+const IO_CRATES: &[&str] = &[
+    "tokio",
+    "reqwest",
+    "hyper",
+    "mio",
+    "socket2",
+    "async-std",
+    "smol",
+];
+
+pub(crate) fn run_gates(_args: &[String]) -> Result {
+    step("rustfmt");
+    let mut c = cargo();
+    c.args(["fmt", "--all", "--", "--check"]);
+    util::run(c)?;
+
+    step("clippy (warnings denied)");
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    util::run(c)?;
+
+    step("tests");
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--locked"]);
+    util::run(c)?;
+
+    step("docs (warnings denied)");
+    let mut c = cargo();
+    c.args(["doc", "--workspace", "--no-deps", "--locked"]);
+    c.env("RUSTDOCFLAGS", "-D warnings");
+    util::run(c)?;
+
+    step("sans-IO dependency trees");
+    for krate in SANS_IO_CRATES {
+        let mut c = cargo();
+        c.args([
+            "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--locked",
+        ]);
+        let tree = output(c)?;
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if IO_CRATES.contains(&name) {
+                return Err(format!("{krate} depends on the IO crate {name}"));
+            }
+        }
+        println!("{krate}: no IO crate in its normal dependencies");
+    }
+
+    step("wasm32-unknown-unknown build");
+    let mut c = Command::new("rustup");
+    c.args(["target", "add", "wasm32-unknown-unknown"]);
+    util::run(c)?;
+    for krate in WASM_CRATES {
+        let mut c = cargo();
+        c.args([
+            "build",
+            "-p",
+            krate,
+            "--target",
+            "wasm32-unknown-unknown",
+            "--locked",
+        ]);
+        util::run(c)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &[String]) -> Result {
+    run_gates(args)?;
+    println!("\nall gates passed");
+    Ok(())
+}
+
+fn step(name: &str) {
+    println!("\n==> {name}");
+}

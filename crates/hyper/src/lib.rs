@@ -19,27 +19,26 @@
 //!
 //! # Example
 //!
+//! (The same example is in the workspace README, under "Choosing a transport".)
+//!
 //! ```no_run
 //! use matrix_oidc_core::http::OutgoingRequest;
 //! use matrix_oidc_core::transport::HttpClient;
 //! use matrix_oidc_hyper::HyperTransport;
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // The convenient default: platform roots.
-//! let transport = HyperTransport::try_default()?;
-//!
-//! // Or trust a private CA as well:
-//! let corporate_ca = std::fs::read("/etc/ssl/corporate-ca.pem")?;
-//! let transport = HyperTransport::builder()
-//!     .add_root_certificates_pem(&corporate_ca)?
-//!     .build()?;
-//!
-//! let url = url::Url::parse("https://matrix.example.org/.well-known/matrix/client")?;
-//! let response = transport.send(OutgoingRequest::get_json(&url)?).await?;
-//! println!("{}", response.status());
-//! # Ok(())
-//! # }
+//! async fn well_known() -> Result<(), Box<dyn std::error::Error>> {
+//!     let transport = HyperTransport::builder()
+//!         .add_root_certificates_pem(std::fs::read("corporate-ca.pem")?)?
+//!         .build()?;
+//!     let url = url::Url::parse("https://matrix.example.org/.well-known/matrix/client")?;
+//!     let response = transport.send(OutgoingRequest::get_json(&url)?).await?;
+//!     println!("{}", response.status());
+//!     Ok(())
+//! }
 //! ```
+//!
+//! [`HyperTransport::try_default`] trusts the platform's roots alone;
+//! `.platform_roots(false)` trusts only the CAs you add.
 //!
 //! # Bringing your own client
 //!
@@ -340,5 +339,27 @@ impl HyperTransportBuilder {
             configure(&mut builder);
         }
         HyperTransport::new(builder.build(connector)).with_user_agent(&self.user_agent)
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The crate example and the README's must not drift apart: the README's is not compiled.
+    #[test]
+    fn the_readme_shows_the_crate_example() {
+        let readme = include_str!("../../../README.md");
+        let example: Vec<&str> = include_str!("lib.rs")
+            .lines()
+            .skip_while(|line| *line != "//! ```no_run")
+            .skip(1)
+            .take_while(|line| *line != "//! ```")
+            .map(|line| {
+                line.strip_prefix("//! ")
+                    .unwrap_or(line.trim_start_matches("//!"))
+            })
+            .collect();
+        assert!(example.len() > 5, "{example:?}");
+        let example = format!("```rust\n{}\n```", example.join("\n"));
+        assert!(readme.contains(&example), "README.md lacks:\n{example}");
     }
 }

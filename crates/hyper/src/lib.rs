@@ -4,7 +4,7 @@
 //! What it guarantees for every [`OutgoingRequest`]:
 //!
 //! - **No redirects.** hyper never follows them: a 3xx comes back as the response, `Location`
-//!   intact, for the core to judge.
+//!   intact, for the core to judge (whatever [`Expectations::follow_redirects`] says).
 //! - **Bounded bodies.** A `Content-Length` over [`Expectations::max_body_bytes`] is refused from the
 //!   head; any other body is read frame by frame and abandoned (the connection dropped) as soon as
 //!   it passes the bound: [`TransportError::BodyTooLarge`].

@@ -3,7 +3,8 @@
 //!
 //! What it guarantees for every [`OutgoingRequest`]:
 //!
-//! - **No redirects.** A 3xx comes back as the response, `Location` intact, for the core to judge.
+//! - **No redirects.** A 3xx comes back as the response, `Location` intact, for the core to judge
+//!   (whatever [`Expectations::follow_redirects`] says).
 //!   Clients made by [`ReqwestTransport::builder`] use `redirect::Policy::none()`. A client you
 //!   supply must too; if it follows one anyway, the exchange fails with
 //!   [`TransportError::Refused`] rather than hand back a response from somewhere else.

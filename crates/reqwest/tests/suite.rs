@@ -195,3 +195,30 @@ fn debug_hides_the_client_configuration() {
     let shown = format!("{:?}", ReqwestTransport::new(client));
     assert!(!shown.contains("SECRET"), "{shown}");
 }
+
+/// The transport fits where the async layers keep one: a shared `dyn HttpClient`.
+#[test]
+fn usable_as_a_shared_trait_object() {
+    run(async {
+        let server = TestServer::start().await;
+        let shared: std::sync::Arc<dyn HttpClient> =
+            std::sync::Arc::new(ReqwestTransport::try_default().unwrap());
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let shared = shared.clone();
+                let url = server.url("/echo");
+                tokio::spawn(async move {
+                    let request = OutgoingRequest {
+                        request: http::Request::get(url).body(Vec::new()).unwrap(),
+                        expect: Expectations::json(),
+                    };
+                    shared.send(request).await.unwrap().status()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), http::StatusCode::CREATED);
+        }
+        assert_eq!(server.requests().len(), 4);
+    });
+}

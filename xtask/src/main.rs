@@ -1,18 +1,31 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! * `ci` — every gate CI runs (the README's test command).
+//! * `fuzz` — every fuzz target for a while.
+//! * `bench` — the benchmarks against the anchors, written to `docs/performance.md`.
 //!
 //! Each task prints what it runs and stops at the first failure with a non-zero exit code.
 
+mod bench;
 mod ci;
+mod fuzz;
 mod util;
+mod wasm;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <task>
+const USAGE: &str = "usage: cargo xtask <task> [options]
 
 tasks:
-  ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
+  ci [--only g1,g2] [--skip g1,g2]
+            run every CI gate (the README's test command):
+            fmt clippy test doc sans-io wasm msrv fuzz
+  fuzz [--seconds N] [--target NAME]... [--record]
+            run every fuzz target N seconds (default 60); --record writes the
+            executions per target into docs/security.md
+  bench [--quick] [--no-build-times] [--no-write]
+            run the benchmarks against openidconnect/oauth2 and write the
+            table to docs/performance.md
 ";
 
 fn main() -> ExitCode {
@@ -24,6 +37,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match task.as_str() {
         "ci" => ci::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

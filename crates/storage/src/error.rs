@@ -129,7 +129,10 @@ mod tests {
         assert!(d.contains("line 1"), "{d}");
 
         let e = serde_json::from_str::<T>("{}").unwrap_err();
-        assert_eq!(describe_json_error(&e), "missing field `n` at line 1 column 2");
+        assert_eq!(
+            describe_json_error(&e),
+            "missing field `n` at line 1 column 2"
+        );
 
         let e = serde_json::from_str::<T>(r#"{"n": 1"#).unwrap_err();
         assert!(describe_json_error(&e).starts_with("truncated JSON"));

@@ -217,8 +217,7 @@ fn decode<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T
 
 impl Inner {
     fn pending_path(&self, state: &str) -> PathBuf {
-        self.pending_dir
-            .join(hashed_name("pending", state, "json"))
+        self.pending_dir.join(hashed_name("pending", state, "json"))
     }
 
     fn session_path(&self, key: &SessionKey) -> PathBuf {
@@ -231,7 +230,11 @@ impl Inner {
         lock_file_blocking(&self.write_lock)
     }
 
-    fn read_pending(&self, path: &Path, state: &str) -> Result<Option<PendingAuthorization>, StoreError> {
+    fn read_pending(
+        &self,
+        path: &Path,
+        state: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
         let Some(bytes) = read_document(path)? else {
             return Ok(None);
         };
@@ -406,9 +409,7 @@ impl SessionStore for FileStore {
             let path = inner.session_path(&key);
             let _write = inner.lock_writes()?;
             let stored = inner.read_session(&path, &key)?;
-            let current = stored
-                .as_ref()
-                .and_then(|(g, s)| s.as_ref().map(|_| *g));
+            let current = stored.as_ref().and_then(|(g, s)| s.as_ref().map(|_| *g));
             if current != expected {
                 return Err(StoreError::Conflict {
                     key,

@@ -1,6 +1,9 @@
 //! File system helpers shared by the file and SQLite stores: private directories, atomic
 //! replacement, hashed file names and advisory file locks.
 
+// The SQLite store uses only the directory and lock helpers.
+#![cfg_attr(not(feature = "file"), allow(dead_code))]
+
 use crate::memory::{LocalGuard, LocalLocks};
 use crate::{LockGuard, SessionKey, StoreError};
 use sha2::{Digest, Sha256};
@@ -207,7 +210,8 @@ impl FileLocks {
     }
 
     fn path(&self, key: &SessionKey) -> PathBuf {
-        self.dir.join(hashed_name("session-lock", key.as_str(), "lock"))
+        self.dir
+            .join(hashed_name("session-lock", key.as_str(), "lock"))
     }
 
     pub(crate) async fn acquire(&self, key: &SessionKey) -> Result<LockGuard, StoreError> {

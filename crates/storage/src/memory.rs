@@ -168,10 +168,7 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let mut map = lock(&self.inner.sessions);
-        Ok(map
-            .get_mut(key)
-            .and_then(|e| e.session.take())
-            .is_some())
+        Ok(map.get_mut(key).and_then(|e| e.session.take()).is_some())
     }
 
     async fn list(&self) -> Result<Vec<StoredSession>, StoreError> {
@@ -252,7 +249,10 @@ impl Drop for LocalGuard {
         let mut map = lock(&self.map);
         // Only the map's own reference left: nobody holds or waits for this key. Waiters
         // clone the Arc under this same map lock, so none can appear while we decide.
-        if map.get(&self.key).is_some_and(|slot| Arc::strong_count(slot) == 1) {
+        if map
+            .get(&self.key)
+            .is_some_and(|slot| Arc::strong_count(slot) == 1)
+        {
             map.remove(&self.key);
         }
     }

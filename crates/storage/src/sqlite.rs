@@ -39,7 +39,8 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///   `-wal` and `-shm` files the same mode) and the lock directory `0700`. An existing database
 ///   keeps its mode.
 /// * **Loud about damage**: a row that does not decode gives [`StoreError::Corrupt`] naming the
-///   database, table and row, and stays in place; a database written by a newer schema gives
+///   database, table and row, and stays in place (`save`, `delete` and `take` refuse to replace
+///   or remove it); a database written by a newer schema gives
 ///   [`StoreError::UnsupportedVersion`] when opened.
 ///
 /// # Blocking
@@ -121,7 +122,12 @@ impl SqliteStore {
         locks_name.push("-locks");
         let locks_dir = path.with_file_name(locks_name);
         create_private_dir(&locks_dir)?;
-        Self::setup(conn, location, Some(path), Locks::Files(FileLocks::new(locks_dir)))
+        Self::setup(
+            conn,
+            location,
+            Some(path),
+            Locks::Files(FileLocks::new(locks_dir)),
+        )
     }
 
     /// A private in-memory database: nothing is persisted or shared with other handles except
@@ -151,7 +157,8 @@ impl SqliteStore {
                 });
             }
         }
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         migrate(&mut conn, &location)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -347,8 +354,11 @@ impl PendingStore for SqliteStore {
             if !constant_time_eq(&pending.state, &state) {
                 return Err(corrupt("holds the entry of another state".to_owned()));
             }
-            tx.execute("DELETE FROM matrix_oidc_pending WHERE rowid = ?1", params![rowid])
-                .map_err(db)?;
+            tx.execute(
+                "DELETE FROM matrix_oidc_pending WHERE rowid = ?1",
+                params![rowid],
+            )
+            .map_err(db)?;
             tx.commit().map_err(db)?;
             Ok((!is_expired(pending.created_at, lifetime, now)).then_some(pending))
         })
@@ -423,6 +433,10 @@ impl SessionStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
             let stored = read_session_row(&tx, location, &key)?;
+            // A damaged row is reported, not silently replaced.
+            if let Some((_, Some(doc))) = &stored {
+                decode_session(location, &key, doc)?;
+            }
             let current = stored
                 .as_ref()
                 .and_then(|(g, doc)| doc.as_ref().map(|_| *g));
@@ -450,14 +464,22 @@ impl SessionStore for SqliteStore {
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         let key = key.clone();
         self.run(move |conn, location| {
-            let changed = conn
-                .execute(
-                    "UPDATE matrix_oidc_sessions SET document = NULL
-                     WHERE key = ?1 AND document IS NOT NULL",
-                    params![key.as_str()],
-                )
-                .map_err(|e| db_error(location, e))?;
-            Ok(changed > 0)
+            let db = |e| db_error(location, e);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let Some((_, Some(doc))) = read_session_row(&tx, location, &key)? else {
+                return Ok(false);
+            };
+            decode_session(location, &key, &doc)?;
+            // Keep the row and its generation (and nothing else) so that it never repeats.
+            tx.execute(
+                "UPDATE matrix_oidc_sessions SET document = NULL WHERE key = ?1",
+                params![key.as_str()],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(true)
         })
         .await
     }

@@ -86,19 +86,32 @@ pub trait PendingStore: MaybeSendSync {
 /// holding stale tokens can never overwrite a rotated refresh token.
 ///
 /// ```
-/// # async fn demo(store: &dyn matrix_oidc_storage::SessionStore, session: matrix_oidc_core::Session)
-/// # -> Result<(), matrix_oidc_storage::StoreError> {
-/// use matrix_oidc_storage::{SessionKey, StoreError};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// use matrix_oidc_core::{Secret, Session, TokenSet};
+/// use matrix_oidc_storage::{MemoryStore, SessionKey, SessionStore, StoreError};
+/// let store = MemoryStore::new();
+/// let tokens = |n: u32| {
+///     TokenSet::new(Secret::new(format!("access-{n}")))
+///         .with_refresh_token(Some(Secret::new(format!("refresh-{n}"))))
+/// };
+/// let session = Session::new("https://auth.example.org/".parse()?, "client-1", tokens(1));
 /// let key = SessionKey::for_session(&session);
 /// let first = store.save(&key, &session, None).await?; // create: must not exist yet
-/// let stored = store.load(&key).await?.expect("just saved");
-/// assert_eq!(stored.generation, first);
-/// match store.save(&key, &stored.session, Some(stored.generation)).await {
-///     Ok(next) => assert!(next > first),
-///     Err(StoreError::Conflict { current, .. }) => { /* reload and decide again */ }
-///     Err(other) => return Err(other),
+///
+/// // Two writers read generation `first`; the first to save wins.
+/// let mut rotated = session.clone();
+/// rotated.tokens = tokens(2);
+/// let second = store.save(&key, &rotated, Some(first)).await?;
+/// let mut stale = session.clone();
+/// stale.tokens = tokens(3);
+/// match store.save(&key, &stale, Some(first)).await {
+///     Err(StoreError::Conflict { current, .. }) => assert_eq!(current, Some(second)),
+///     other => panic!("{other:?}"),
 /// }
-/// # Ok(()) }
+/// assert_eq!(store.load(&key).await?.ok_or("gone")?.session, rotated);
+/// # Ok(()) })
+/// # }
 /// ```
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]

@@ -58,6 +58,10 @@ pub const FILE_FORMAT_VERSION: u64 = 1;
 /// (runtime-agnostic, so the store works under any executor) and the caller's task just
 /// awaits it. Advisory locks are only as good as the file system: avoid network file systems.
 ///
+/// Dropping the future of a change does not undo it: once its thread has started, the change
+/// completes (or fails) on its own. After an abandoned `save`, `load` to learn whether it
+/// landed.
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {

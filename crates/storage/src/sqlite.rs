@@ -50,6 +50,10 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// within a process, operations on one handle (and its clones) share one connection and run
 /// one at a time.
 ///
+/// Dropping the future of a change does not undo it: once its thread has started, the change
+/// completes (or fails) on its own. After an abandoned `save`, `load` to learn whether it
+/// landed.
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {

@@ -13,24 +13,34 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod authorize;
+pub mod callback;
+pub mod device_id;
 pub mod error;
 pub mod http;
 pub mod metadata;
+pub mod pkce;
 pub mod random;
+pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod time;
 pub mod transport;
 
+pub use authorize::{AuthorizationRequest, AuthorizationStart, AuthorizeError, LoginHint, Prompt};
+pub use callback::{AuthorizationCode, CallbackError, CallbackResponse};
+pub use device_id::{DeviceId, DeviceIdError};
 pub use error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
 pub use http::{Expectations, OutgoingRequest};
 pub use metadata::AuthorizationServerMetadata;
+pub use pkce::{Pkce, PkceError};
 #[cfg(any(
     not(all(target_arch = "wasm32", target_os = "unknown")),
     feature = "wasm-js"
 ))]
 pub use random::OsRandom;
 pub use random::{RandomError, RandomSource, SeededRandom};
+pub use scope::{MatrixScopeBuilder, Scope, ScopeError, ScopeFlavor};
 pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;

@@ -21,10 +21,12 @@ pub mod http;
 pub mod metadata;
 pub mod pkce;
 pub mod random;
+pub mod refresh;
 pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod time;
+pub mod token;
 pub mod transport;
 
 pub use authorize::{AuthorizationRequest, AuthorizationStart, AuthorizeError, LoginHint, Prompt};
@@ -40,10 +42,15 @@ pub use pkce::{Pkce, PkceError};
 ))]
 pub use random::OsRandom;
 pub use random::{RandomError, RandomSource, SeededRandom};
+pub use refresh::{
+    RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy, RefreshReason,
+    RefreshTicket,
+};
 pub use scope::{MatrixScopeBuilder, Scope, ScopeError, ScopeFlavor};
 pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;
+pub use token::{GrantKind, LogoutPolicy, TokenError, TokenRequest};
 pub use transport::{HttpClient, TransportError};
 
 /// The RFC 8628 device authorization grant type.

@@ -11,6 +11,7 @@
 //! * Errors are one `#[non_exhaustive]` enum per area, with variants a caller can match on.
 //! * Builds for `wasm32-unknown-unknown`.
 
+#![doc = include_str!("../doc/login-flow.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod authorize;

@@ -705,6 +705,30 @@ mod tests {
     }
 
     #[test]
+    fn random_inputs_never_panic_and_never_yield_a_code_without_the_state() {
+        use crate::{RandomSource, SeededRandom};
+        let alphabet: &[u8] = b"?#&=%:/.@[]abcSTATEcode_-+ \x00\xff";
+        let p = pending("http://127.0.0.1/cb", ResponseMode::Query);
+        let mut rng = SeededRandom::new(11);
+        for _ in 0..5000 {
+            let mut bytes = [0u8; 40];
+            rng.fill(&mut bytes).unwrap();
+            let len = usize::from(bytes[0] % 40);
+            let s: String = bytes[..len]
+                .iter()
+                .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+                .collect();
+            for input in [
+                s.clone(),
+                format!("http://127.0.0.1/cb?{s}"),
+                format!("#{s}"),
+            ] {
+                assert!(complete(&input, &p).is_err(), "{input}");
+            }
+        }
+    }
+
+    #[test]
     fn debug_redacts_the_code_and_untrusted_input_never_panics() {
         let cb = CallbackResponse::parse(
             &format!("#state={STATE}&code=the-secret-code"),

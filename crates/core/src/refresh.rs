@@ -64,6 +64,18 @@ use crate::token::{LogoutPolicy, TokenError, TokenRequest};
 use std::time::Duration;
 use url::Url;
 
+/// Recognizes the homeserver's "this access token is not valid" answer to any Client-Server API
+/// request: HTTP 401 with `errcode: M_UNKNOWN_TOKEN`. Returns its `soft_logout` flag (absent = false),
+/// to pass to [`RefreshCoordinator::on_unknown_token`].
+pub fn unknown_token<B: AsRef<[u8]>>(response: &http::Response<B>) -> Option<bool> {
+    if response.status() != http::StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    crate::error::MatrixErrorBody::parse(response.body().as_ref())
+        .filter(|e| e.errcode == "M_UNKNOWN_TOKEN")
+        .map(|e| e.soft_logout.unwrap_or(false))
+}
+
 /// Tunables of a [`RefreshCoordinator`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -495,6 +507,36 @@ mod tests {
             RefreshDecision::Refresh(t) => t,
             other => panic!("expected a ticket, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn recognizes_unknown_token_answers() {
+        let resp = |status: u16, body: &str| {
+            http::Response::builder()
+                .status(status)
+                .body(body.as_bytes().to_vec())
+                .unwrap()
+        };
+        assert_eq!(
+            unknown_token(&resp(
+                401,
+                r#"{"errcode":"M_UNKNOWN_TOKEN","error":"x","soft_logout":true}"#
+            )),
+            Some(true)
+        );
+        assert_eq!(
+            unknown_token(&resp(401, r#"{"errcode":"M_UNKNOWN_TOKEN"}"#)),
+            Some(false)
+        );
+        assert_eq!(
+            unknown_token(&resp(401, r#"{"errcode":"M_MISSING_TOKEN"}"#)),
+            None
+        );
+        assert_eq!(
+            unknown_token(&resp(403, r#"{"errcode":"M_UNKNOWN_TOKEN"}"#)),
+            None
+        );
+        assert_eq!(unknown_token(&resp(401, "<html>")), None);
     }
 
     #[test]

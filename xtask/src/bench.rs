@@ -1,7 +1,416 @@
-//! `cargo xtask bench`: the benchmarks against the anchors.
+//! `cargo xtask bench`: the benchmarks against the anchors, written to `docs/performance.md`.
+//!
+//! ```text
+//! cargo xtask bench [--quick] [--no-build-times] [--no-write] [--regenerate-fixtures]
+//! ```
+//!
+//! 1. Runs the `compare` bench of `matrix-oidc-bench` (criterion; ours and `openidconnect`/`oauth2` in
+//!    one run on the committed fixtures), which leaves a JSON report of medians, allocations and
+//!    target checks.
+//! 2. Counts the normal dependencies of `matrix-oidc-core` and of `openidconnect` (default features
+//!    off), and times a clean release build of each in its own target directory.
+//! 3. Prints the table and writes it, with the machine and the date, between the markers of
+//!    `docs/performance.md`.
 
-use crate::util::Result;
+use crate::util::{
+    self, Result, cargo, human, machine_description, output, target_dir, today_utc, workspace_root,
+};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-pub(crate) fn run(_args: &[String]) -> Result {
-    Err("not yet".into())
+const BENCH_PACKAGE: &str = "matrix-oidc-bench";
+const CORE: &str = "matrix-oidc-core";
+const RECORD_MARKER: &str = "bench-results";
+/// The anchor whose build and dependency tree the core is compared with, as the bench pins it.
+const ANCHOR: &str = "openidconnect";
+/// Targets of the issue for the core crate itself.
+const MAX_CORE_PACKAGES: usize = 62;
+const MAX_BUILD_TIME_RATIO: f64 = 0.25;
+
+struct Options {
+    quick: bool,
+    build_times: bool,
+    write: bool,
+}
+
+pub(crate) fn run(args: &[String]) -> Result {
+    let mut o = Options {
+        quick: false,
+        build_times: true,
+        write: true,
+    };
+    for a in args {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--no-build-times" => o.build_times = false,
+            "--no-write" => o.write = false,
+            "--regenerate-fixtures" => return regenerate_fixtures(),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+
+    let criterion_home = target_dir().join("criterion");
+    let report_path = criterion_home.join("matrix-oidc-report.json");
+    let _ = std::fs::remove_file(&report_path);
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        BENCH_PACKAGE,
+        "--bench",
+        "compare",
+        "--locked",
+        "--",
+    ]);
+    if o.quick {
+        c.args(["--warm-up-time", "1", "--measurement-time", "2"]);
+    }
+    c.env("CRITERION_HOME", &criterion_home);
+    c.env("MATRIX_OIDC_BENCH_REPORT", &report_path);
+    util::run(c)?;
+    let report: Value = serde_json::from_str(&util::read(&report_path)?)
+        .map_err(|e| format!("{}: {e}", report_path.display()))?;
+
+    let mut build = Vec::new();
+    build.push(dependency_counts()?);
+    if o.build_times {
+        build.push(build_times()?);
+    }
+    let body = render(&report, &build, o.quick);
+    println!("\n{body}");
+    if o.write {
+        let path = workspace_root().join("docs/performance.md");
+        let doc = util::read(&path)?;
+        util::write(&path, &util::replace_marked(&doc, RECORD_MARKER, &body)?)?;
+        println!("written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn regenerate_fixtures() -> Result {
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        BENCH_PACKAGE,
+        "--bench",
+        "fixtures",
+        "--locked",
+        "--",
+        "--write",
+    ]);
+    util::run(c)
+}
+
+/// Package names in a `cargo tree --prefix none` listing, without duplicates.
+fn tree_packages(tree: &str) -> std::collections::BTreeSet<String> {
+    tree.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?;
+            let version = words.next()?;
+            Some(format!("{name} {version}"))
+        })
+        .collect()
+}
+
+/// `(packages besides the root)` for the core and for the anchor.
+fn dependency_counts() -> Result<Fact> {
+    let count = |package: &str, edges: &str| -> Result<usize> {
+        let mut c = cargo();
+        c.args([
+            "tree", "-p", package, "-e", edges, "--prefix", "none", "--locked",
+        ]);
+        Ok(tree_packages(&output(c)?).len().saturating_sub(1))
+    };
+    let ours = count(CORE, "normal")?;
+    // The anchor is only a dev-dependency of the bench: its own dev-dependencies are never resolved,
+    // and the dev edge must be followed to reach it.
+    let theirs = count(ANCHOR, "normal,dev")?;
+    Ok(Fact::Deps { ours, theirs })
+}
+
+/// Clean release builds of the core and of the anchor, each in a target directory of its own.
+fn build_times() -> Result<Fact> {
+    let base = target_dir().join("buildtime");
+    let core_dir = base.join("core");
+    let _ = std::fs::remove_dir_all(&core_dir);
+    let mut c = cargo();
+    c.args(["build", "--release", "--locked", "-p", CORE, "--target-dir"]);
+    c.arg(&core_dir);
+    let ours = timed_build(c)?;
+
+    // A scratch crate that depends on the anchor only, with the workspace's lock file so that it
+    // builds the same versions.
+    let scratch = base.join("anchor");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
+    let version = anchor_version()?;
+    util::write(
+        &scratch.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"anchor-build\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{ANCHOR} = {{ version = \"={version}\", default-features = false }}\n\n[workspace]\n"
+        ),
+    )?;
+    util::write(&scratch.join("src/lib.rs"), "pub use openidconnect;\n")?;
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        scratch.join("Cargo.lock"),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut c = cargo();
+    c.current_dir(&scratch);
+    c.args(["build", "--release", "--target-dir"]);
+    c.arg(scratch.join("target"));
+    let theirs = timed_build(c)?;
+    Ok(Fact::Build { ours, theirs })
+}
+
+/// The version of the anchor in the workspace's lock file.
+fn anchor_version() -> Result<String> {
+    let lock = util::read(&workspace_root().join("Cargo.lock"))?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == format!("name = \"{ANCHOR}\"") {
+            if let Some(v) = lines
+                .next()
+                .and_then(|v| v.trim().strip_prefix("version = "))
+            {
+                return Ok(v.trim_matches('"').to_owned());
+            }
+        }
+    }
+    Err(format!("{ANCHOR} is not in Cargo.lock"))
+}
+
+/// Wall time and CPU time (user + system, from `/usr/bin/time` when present) of a build.
+#[derive(Debug, Clone, Copy)]
+struct BuildTime {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+fn timed_build(cmd: Command) -> Result<BuildTime> {
+    let time = Path::new("/usr/bin/time");
+    let (result, wall) = if time.exists() {
+        let mut t = Command::new(time);
+        t.args(["-f", "cpu-seconds %U %S"]);
+        t.arg(cmd.get_program());
+        t.args(cmd.get_args());
+        if let Some(dir) = cmd.get_current_dir() {
+            t.current_dir(dir);
+        }
+        t.stderr(std::process::Stdio::piped());
+        println!("$ {}", util::describe(&t));
+        util::timed(|| t.output())
+    } else {
+        let mut cmd = cmd;
+        cmd.stderr(std::process::Stdio::piped());
+        println!("$ {}", util::describe(&cmd));
+        util::timed(|| cmd.output())
+    };
+    let out = result.map_err(|e| format!("cannot start the build: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("the build failed: {stderr}"));
+    }
+    let cpu = stderr.lines().rev().find_map(|l| {
+        let rest = l.strip_prefix("cpu-seconds ")?;
+        let mut parts = rest.split_whitespace().map(|p| p.parse::<f64>().ok());
+        let (user, sys) = (parts.next()??, parts.next()??);
+        Some(Duration::from_secs_f64(user + sys))
+    });
+    println!(
+        "  {} wall{}",
+        human(wall),
+        cpu.map_or_else(String::new, |c| format!(", {} CPU", human(c)))
+    );
+    Ok(BuildTime { wall, cpu })
+}
+
+enum Fact {
+    Deps { ours: usize, theirs: usize },
+    Build { ours: BuildTime, theirs: BuildTime },
+}
+
+/// `1.23 µs`, `456 ns`, `186 µs`, `1.20 ms`.
+pub(crate) fn format_ns(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 10_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else if ns < 1_000_000.0 {
+        format!("{:.1} µs", ns / 1_000.0)
+    } else {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    }
+}
+
+fn verdict(met: &Value) -> &'static str {
+    match met.as_bool() {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "n/a",
+    }
+}
+
+fn allocs(side: &Value) -> String {
+    match (
+        side["allocations"].as_f64(),
+        side["allocated_bytes"].as_f64(),
+    ) {
+        (Some(n), Some(b)) => format!("{n:.0} / {b:.0} B"),
+        _ => "—".to_owned(),
+    }
+}
+
+fn render(report: &Value, build: &[Fact], quick: bool) -> String {
+    let mut s = format!(
+        "Measured {} on {}{}.\n\n",
+        today_utc(),
+        machine_description(),
+        if quick {
+            " (`--quick`: short measurement, rough figures)"
+        } else {
+            ""
+        }
+    );
+    s.push_str(
+        "| operation | ours | openidconnect / reference | ratio | target | verdict | allocations ours | allocations reference |\n\
+         |---|---:|---:|---:|---|---|---:|---:|\n",
+    );
+    let empty = Vec::new();
+    let rows = report["rows"].as_array().unwrap_or(&empty);
+    for r in rows {
+        let ours = r["ours"]["median_ns"]
+            .as_f64()
+            .map_or("—".into(), format_ns);
+        let reference = &r["reference"];
+        let theirs = if reference.is_null() {
+            "—".to_owned()
+        } else {
+            format!(
+                "{} ({})",
+                reference["median_ns"]
+                    .as_f64()
+                    .map_or("—".into(), format_ns),
+                reference["id"].as_str().unwrap_or("?")
+            )
+        };
+        let ratio = r["ratio"]
+            .as_f64()
+            .map_or("—".into(), |x| format!("{x:.2}×"));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["operation"].as_str().unwrap_or("?"),
+            ours,
+            theirs,
+            ratio,
+            r["target"].as_str().unwrap_or(""),
+            verdict(&r["met"]),
+            allocs(&r["ours"]),
+            if reference.is_null() {
+                "—".to_owned()
+            } else {
+                allocs(reference)
+            },
+        ));
+    }
+    s.push_str("\nAllocations: count / bytes requested per call (a counting global allocator).\n\nWhat each side runs:\n\n");
+    for r in rows {
+        s.push_str(&format!(
+            "- {}: ours = {}",
+            r["operation"].as_str().unwrap_or("?"),
+            r["ours"]["label"].as_str().unwrap_or("?")
+        ));
+        if !r["reference"].is_null() {
+            s.push_str(&format!(
+                "; {} = {}",
+                r["reference"]["id"].as_str().unwrap_or("?"),
+                r["reference"]["label"].as_str().unwrap_or("?")
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("\n| figure | ours | openidconnect | target | verdict |\n|---|---:|---:|---|---|\n");
+    for f in report["facts"].as_array().unwrap_or(&empty) {
+        s.push_str(&format!(
+            "| {} | {} {} | — | — | — |\n",
+            f["name"].as_str().unwrap_or("?"),
+            f["value"],
+            f["unit"].as_str().unwrap_or("")
+        ));
+    }
+    for f in build {
+        match f {
+            Fact::Deps { ours, theirs } => s.push_str(&format!(
+                "| normal dependencies (packages, the crate itself excluded) | {ours} (`{CORE}`) | {theirs} | ≤ {MAX_CORE_PACKAGES} | {} |\n",
+                if *ours <= MAX_CORE_PACKAGES { "met" } else { "**missed**" }
+            )),
+            Fact::Build { ours, theirs } => {
+                let ratio = ours.wall.as_secs_f64() / theirs.wall.as_secs_f64().max(f64::EPSILON);
+                let cpu = |b: &BuildTime| {
+                    b.cpu.map_or_else(String::new, |c| format!(" ({} CPU)", human(c)))
+                };
+                s.push_str(&format!(
+                    "| clean release build, wall time | {}{} | {}{} | ≤ {:.0}% of openidconnect's | {} ({:.0}%) |\n",
+                    human(ours.wall),
+                    cpu(ours),
+                    human(theirs.wall),
+                    cpu(theirs),
+                    MAX_BUILD_TIME_RATIO * 100.0,
+                    if ratio <= MAX_BUILD_TIME_RATIO { "met" } else { "**missed**" },
+                    ratio * 100.0
+                ));
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanoseconds_are_shown_at_a_readable_scale() {
+        assert_eq!(format_ns(456.4), "456 ns");
+        assert_eq!(format_ns(1_234.0), "1.23 µs");
+        assert_eq!(format_ns(186_400.0), "186.4 µs");
+        assert_eq!(format_ns(1_200_000.0), "1.20 ms");
+    }
+
+    #[test]
+    fn tree_listings_count_each_package_once() {
+        let tree = "matrix-oidc-core v0.1.0 (/w/crates/core)\nserde v1.0.1\nurl v2.5.0\nserde v1.0.1 (*)\n\n";
+        let p = tree_packages(tree);
+        assert_eq!(p.len(), 3);
+        assert!(p.contains("serde v1.0.1"));
+    }
+
+    #[test]
+    fn rows_render_with_verdicts() {
+        let report = serde_json::json!({"rows": [{
+            "operation": "op", "ours": {"median_ns": 900.0, "allocations": 3.0, "allocated_bytes": 120.0, "label": "x"},
+            "reference": {"id": "openidconnect", "median_ns": 1800.0, "allocations": 9.0, "allocated_bytes": 400.0, "label": "y"},
+            "ratio": 0.5, "target": "≤ 1 µs", "met": true
+        }], "facts": [{"name": "pending", "value": 412, "unit": "bytes"}]});
+        let out = render(
+            &report,
+            &[Fact::Deps {
+                ours: 57,
+                theirs: 117,
+            }],
+            false,
+        );
+        assert!(out.contains("| op | 900 ns | 1.80 µs (openidconnect) | 0.50× | ≤ 1 µs | met | 3 / 120 B | 9 / 400 B |"), "{out}");
+        assert!(out.contains("| pending | 412 bytes |"), "{out}");
+        assert!(
+            out.contains("| 57 (`matrix-oidc-core`) | 117 | ≤ 62 | met |"),
+            "{out}"
+        );
+    }
 }

@@ -263,6 +263,45 @@ impl ResponseError {
     }
 }
 
+/// Fields whose values are credentials in token and device authorization answers.
+const TOKEN_FIELDS: [&[u8]; 4] = [
+    b"access_token",
+    b"refresh_token",
+    b"id_token",
+    b"device_code",
+];
+
+/// Whether `body` names a field that carries a credential, in JSON or form encoding. A byte search,
+/// so that malformed or truncated bodies count too.
+pub(crate) fn may_hold_tokens(body: &[u8]) -> bool {
+    TOKEN_FIELDS
+        .iter()
+        .any(|field| body.windows(field.len()).any(|w| w == *field))
+}
+
+impl ResponseError {
+    /// For endpoints that issue credentials: the same error with its body excerpt withheld when the
+    /// body may carry one. A server or proxy that answers an error status with a token body must not
+    /// get the token into an error message (and from there into logs).
+    pub(crate) fn withhold_tokens(self, body: &[u8]) -> Self {
+        match self {
+            ResponseError::UnexpectedStatus { status, .. } if may_hold_tokens(body) => {
+                ResponseError::UnexpectedStatus {
+                    status,
+                    body: BodyExcerpt::withheld(body),
+                }
+            }
+            ResponseError::InvalidJson { reason, .. } if may_hold_tokens(body) => {
+                ResponseError::InvalidJson {
+                    reason,
+                    body: BodyExcerpt::withheld(body),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 pub(crate) fn truncate(mut s: String, limit: usize) -> String {
     if s.len() > limit {
         let mut cut = limit;
@@ -292,6 +331,27 @@ mod tests {
         assert_eq!(e.error_uri, None);
         assert!(OAuthErrorBody::parse(b"{\"errcode\":\"M_UNKNOWN\"}").is_none());
         assert!(OAuthErrorBody::parse(b"<html>").is_none());
+    }
+
+    #[test]
+    fn token_bodies_are_withheld_from_errors() {
+        let body = br#"{"access_token":"mat_s3cr3t","token_type":"Bearer"}"#;
+        let e = ResponseError::UnexpectedStatus {
+            status: 503,
+            body: BodyExcerpt::new(body),
+        }
+        .withhold_tokens(body);
+        assert!(!e.to_string().contains("mat_s3cr3t"), "{e}");
+        assert!(e.to_string().contains("withheld"), "{e}");
+        let page = b"<html>502 Bad Gateway</html>";
+        let e = ResponseError::UnexpectedStatus {
+            status: 502,
+            body: BodyExcerpt::new(page),
+        }
+        .withhold_tokens(page);
+        assert!(e.to_string().contains("Bad Gateway"), "{e}");
+        assert!(may_hold_tokens(b"refresh_token=abc&x=1"));
+        assert!(!may_hold_tokens(b"{\"error\":\"invalid_grant\"}"));
     }
 
     #[test]

@@ -425,7 +425,8 @@ impl TokenRequest {
                     status,
                     error,
                 },
-                other => fail(other),
+                // The body of an error status is excerpted, unless it may carry credentials.
+                other => fail(other.withhold_tokens(response.body().as_ref())),
             });
         }
         // Parse to a generic value first: serde's typed errors may quote values, and values here are
@@ -587,6 +588,32 @@ mod tests {
             &AuthorizationCode::new(Secret::new("iuB7Eiz9heengah1joh2ioy9ahChuP6R")),
         )
         .unwrap()
+    }
+
+    /// Found by the `token_response` fuzz target: a 503 whose body is a token answer (a misbehaving
+    /// server or proxy) was excerpted, tokens included, into the error message.
+    #[test]
+    fn error_statuses_never_excerpt_tokens() {
+        let body = r#"{"access_token":"mat_Xh7dQ2bqvT9Lk","token_type":"Bearer","expires_in":300,"renresh_token":"mar_Pq4Wz8Ln2Rt6","scope":"urn:matrix:client:api:* urn:matrix:cl(ent:device:AAABBBCCCD"}"#;
+        for status in [500, 503, 400, 302] {
+            let mut r = json(status, body);
+            if status == 302 {
+                r.headers_mut()
+                    .insert("location", "https://x/".parse().unwrap());
+            }
+            let e = exchange().parse(&r, Timestamp::UNIX_EPOCH).unwrap_err();
+            for shown in [e.to_string(), format!("{e:?}")] {
+                assert!(!shown.contains("mat_Xh7dQ2bqvT9Lk"), "{shown}");
+            }
+        }
+        // Bodies without credentials are still excerpted, which is what makes errors useful.
+        let e = exchange()
+            .parse(
+                &json(503, "<html>upstream down</html>"),
+                Timestamp::UNIX_EPOCH,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("upstream down"), "{e}");
     }
 
     fn refresh() -> TokenRequest {

@@ -108,7 +108,8 @@ impl DeviceAuthorizationRequest {
                     status,
                     error,
                 },
-                other => fail(other),
+                // The body of an error status is excerpted, unless it may carry credentials.
+                other => fail(other.withhold_tokens(response.body().as_ref())),
             });
         }
         // The body holds the device code, a secret: no excerpts, and no typed serde errors.
@@ -258,6 +259,15 @@ mod tests {
     }
 
     const T0: Timestamp = Timestamp::from_unix_seconds(1_000);
+
+    #[test]
+    fn error_statuses_never_excerpt_the_device_code() {
+        let r = DeviceAuthorizationRequest::new(&metadata(), "s6BhdRkqt3", scope()).unwrap();
+        let body = r#"{"device_code":"dc-s3cr3t-0123","user_code":"WDJB-MJHT","verification_uri":"https://x/d","expires_in":600}"#;
+        let e = r.parse(&json(502, body), T0).unwrap_err();
+        assert!(!e.to_string().contains("dc-s3cr3t-0123"), "{e}");
+        assert!(!format!("{e:?}").contains("dc-s3cr3t-0123"), "{e:?}");
+    }
 
     #[test]
     fn request_matches_the_spec_sample() {

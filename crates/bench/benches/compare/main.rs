@@ -148,8 +148,37 @@ fn median_ns(group: &str, function: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
+/// `--profile <group>/<id> <calls>`: runs one contender that many times and nothing else, for a
+/// profiler (`valgrind --tool=callgrind <bench binary> --profile token_response/ours 10000`).
+fn profile(operations: &mut [Operation], which: &str, calls: u64) {
+    let (group, id) = which
+        .split_once('/')
+        .expect("--profile <group>/<id> <calls>");
+    let op = operations
+        .iter_mut()
+        .find(|o| o.group == group)
+        .unwrap_or_else(|| panic!("no operation group `{group}`"));
+    let c = std::iter::once(&mut op.ours)
+        .chain(op.reference.as_mut())
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no contender `{id}` in `{group}`"));
+    for _ in 0..calls {
+        drop(black_box((c.run)()));
+    }
+}
+
 fn main() {
     let mut operations = ops::operations();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        let which = args.get(i + 1).expect("--profile <group>/<id> <calls>");
+        let calls = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        profile(&mut operations, which, calls);
+        return;
+    }
     let extra = ops::facts();
 
     let mut criterion = Criterion::default().configure_from_args();

@@ -13,6 +13,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cache;
 pub mod error;
 pub mod http;
 pub mod metadata;
@@ -22,9 +23,13 @@ pub mod session;
 pub mod time;
 pub mod transport;
 
+pub use cache::CacheHints;
 pub use error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
 pub use http::{Expectations, OutgoingRequest};
-pub use metadata::AuthorizationServerMetadata;
+pub use metadata::{
+    AuthorizationServerMetadata, MetadataError, MetadataField, Profile, UrlPolicy,
+    ValidationOptions,
+};
 #[cfg(any(
     not(all(target_arch = "wasm32", target_os = "unknown")),
     feature = "wasm-js"

@@ -13,17 +13,25 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod account;
 pub mod cache;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod metadata;
 pub mod random;
+pub mod registration;
 pub mod secret;
 pub mod session;
 pub mod time;
 pub mod transport;
 
+pub use account::AccountAction;
 pub use cache::CacheHints;
+pub use discovery::{
+    Discovered, DiscoveryError, DiscoveryOptions, DiscoverySource, IssuerDiscovery,
+    MatrixDiscovery, Step,
+};
 pub use error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
 pub use http::{Expectations, OutgoingRequest};
 pub use metadata::{
@@ -36,6 +44,7 @@ pub use metadata::{
 ))]
 pub use random::OsRandom;
 pub use random::{RandomError, RandomSource, SeededRandom};
+pub use registration::{ClientMetadata, ClientRegistration, Registration, RegistrationError};
 pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;

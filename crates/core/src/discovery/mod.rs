@@ -15,7 +15,7 @@
 //!
 //! 1. `new(…)` checks the input URL and sends nothing.
 //! 2. `start()` returns the first [`Step::Send`].
-//! 3. Send that request with any HTTP client (honouring its [`Expectations`](crate::Expectations)), then
+//! 3. Send that request with any HTTP client (honouring its [`Expectations`]), then
 //!    pass the response — whatever its status — to `handle_response(&response, now)`, with `now` the
 //!    time the response arrived. It returns the next [`Step`]: another request, or
 //!    [`Step::Done`] with the [`Discovered`] metadata.

@@ -78,6 +78,11 @@
 mod issuer;
 mod matrix;
 
+/// The README's "Driving discovery by hand" example, compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../README.md")]
+pub struct ReadmeExample;
+
 pub use issuer::{
     IssuerDiscovery, IssuerDiscoveryOptions, WellKnownDocument, oauth_authorization_server_url,
     openid_configuration_url,

@@ -44,7 +44,9 @@ pub use metadata::{
 ))]
 pub use random::OsRandom;
 pub use random::{RandomError, RandomSource, SeededRandom};
-pub use registration::{ClientMetadata, ClientRegistration, Registration, RegistrationError};
+pub use registration::{
+    ClientMetadata, ClientRegistration, MetadataRules, Registration, RegistrationError,
+};
 pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;

@@ -269,8 +269,9 @@ fn wrong_types_name_the_field() {
     ));
 }
 
-/// DISC-5: what MAS (and Synapse proxying it) really serves is valid; unknown fields are kept and
-/// unknown list values ignored.
+/// DISC-4/DISC-5: what MAS (and Synapse proxying it) really serves is valid, its optional fields
+/// (prompt values, device endpoint, account management) are read, unknown fields are kept and unknown
+/// list values (`form_post`, `plain`, `client_credentials`, `id_token`) ignored.
 #[test]
 fn disc5_real_mas_document_is_valid_and_extra_is_kept() {
     let m = parse(

@@ -546,8 +546,8 @@ fn reg10_spec_and_mas_disagree() {
         }
     );
     assert!(no_slash.validate(MetadataRules::Portable).is_err());
-    // MetadataRules::None sends anything.
-    assert!(no_slash.validate(MetadataRules::None).is_ok());
+    // MetadataRules::Unchecked sends anything.
+    assert!(no_slash.validate(MetadataRules::Unchecked).is_ok());
 }
 
 fn registration() -> Registration {

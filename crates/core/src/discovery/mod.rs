@@ -201,6 +201,7 @@ pub enum DiscoverySource {
 
 /// One request of a discovery that answered "not here", kept for the final error message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The URL requested.
     pub url: String,

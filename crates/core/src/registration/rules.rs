@@ -12,7 +12,9 @@
 //! | native, claimed https | as web | as web |
 //! | grant types | `refresh_token` with `authorization_code` / device code; redirect URIs and `code` for `authorization_code` | redirect URIs for `authorization_code`; no `client_credentials` for a public client |
 //!
-//! [`MetadataRules::Portable`] applies both, for a client meant to register anywhere.
+//! [`MetadataRules::Portable`] applies both, for a client meant to register anywhere; it is what a Matrix
+//! client should use. `post_logout_redirect_uris` (not part of Matrix) follow the same spec rules as
+//! redirect URIs.
 
 use super::{ApplicationType, ClientMetadata, Localized};
 use url::{Host, Url};
@@ -30,7 +32,7 @@ pub enum MetadataRules {
     /// Both: metadata every Matrix server accepts.
     Portable,
     /// No local checks: the metadata is sent as it is (for non-Matrix servers with other rules).
-    None,
+    Unchecked,
 }
 
 /// Whose rule a [`ClientMetadataError`] comes from.

@@ -25,23 +25,17 @@
 //! Only one request is outstanding at a time, and a machine never reads a clock or draws randomness,
 //! so a recorded exchange replays identically.
 //!
+//! (The same example is in the workspace README, under "Driving discovery by hand".)
+//!
 //! ```
 //! use matrix_oidc_core::discovery::{DiscoveryOptions, DiscoverySource, MatrixDiscovery, Step};
 //! use matrix_oidc_core::{OutgoingRequest, Timestamp};
 //! use url::Url;
 //!
-//! // Stands in for a real HTTP client: answers like a Synapse homeserver delegating to MAS.
+//! /// Your HTTP client goes here. This one answers like a homeserver that serves its metadata.
 //! fn send(request: OutgoingRequest) -> http::Response<Vec<u8>> {
-//!     let json = |status: u16, body: &str| {
-//!         http::Response::builder()
-//!             .status(status)
-//!             .header("content-type", "application/json")
-//!             .header("cache-control", "public, max-age=600")
-//!             .body(body.as_bytes().to_vec())
-//!             .unwrap()
-//!     };
-//!     match request.request.uri().path() {
-//!         "/_matrix/client/v1/auth_metadata" => json(200, r#"{
+//!     let (status, body) = match request.request.uri().path() {
+//!         "/_matrix/client/v1/auth_metadata" => (200, r#"{
 //!             "issuer": "https://account.example.com/",
 //!             "authorization_endpoint": "https://account.example.com/oauth2/auth",
 //!             "token_endpoint": "https://account.example.com/oauth2/token",
@@ -52,36 +46,36 @@
 //!             "response_modes_supported": ["query", "fragment"],
 //!             "code_challenge_methods_supported": ["S256"]
 //!         }"#),
-//!         _ => json(404, r#"{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}"#),
-//!     }
+//!         _ => (404, r#"{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}"#),
+//!     };
+//!     http::Response::builder()
+//!         .status(status)
+//!         .header("content-type", "application/json")
+//!         .header("cache-control", "public, max-age=600")
+//!         .body(body.as_bytes().to_vec())
+//!         .unwrap()
 //! }
 //!
-//! let homeserver = Url::parse("https://matrix.example.com")?;
-//! let mut discovery = MatrixDiscovery::new(&homeserver, DiscoveryOptions::default())?;
-//! let now = Timestamp::from_unix_seconds(1_750_000_000);
-//! let mut step = discovery.start()?;
-//! let discovered = loop {
-//!     match step {
-//!         Step::Send(request) => {
-//!             let response = send(request);
-//!             step = discovery.handle_response(&response, now)?;
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let homeserver = Url::parse("https://matrix.example.com")?;
+//!     let mut discovery = MatrixDiscovery::new(&homeserver, DiscoveryOptions::default())?;
+//!     let now = Timestamp::from_unix_seconds(1_750_000_000); // when each response arrived
+//!     let mut step = discovery.start()?;
+//!     let discovered = loop {
+//!         match step {
+//!             Step::Send(request) => step = discovery.handle_response(&send(request), now)?,
+//!             Step::Done(discovered) => break discovered,
 //!         }
-//!         Step::Done(discovered) => break discovered,
-//!     }
-//! };
-//! assert_eq!(discovered.source, DiscoverySource::AuthMetadata);
-//! assert_eq!(discovered.metadata.issuer.as_str(), "https://account.example.com/");
-//! assert_eq!(discovered.fresh_until(), Some(Timestamp::from_unix_seconds(1_750_000_600)));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//!     };
+//!     assert_eq!(discovered.source, DiscoverySource::AuthMetadata);
+//!     assert_eq!(discovered.fresh_until(), Some(now + std::time::Duration::from_secs(600)));
+//!     println!("log in at {}", discovered.metadata.authorization_endpoint);
+//!     Ok(())
+//! }
 //! ```
 
 mod issuer;
 mod matrix;
-
-/// The README's "Driving discovery by hand" example, compiled and run with the doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../../README.md")]
-pub struct ReadmeExample;
 
 pub use issuer::{
     IssuerDiscovery, IssuerDiscoveryOptions, WellKnownDocument, oauth_authorization_server_url,
@@ -409,4 +403,26 @@ pub(crate) fn check_issuer(
 /// `GET url` expecting JSON, with the caller's expectations.
 pub(crate) fn get(url: &Url, expect: &Expectations) -> Result<OutgoingRequest, DiscoveryError> {
     Ok(OutgoingRequest::get_json(url)?.with_expectations(expect.clone()))
+}
+
+#[cfg(test)]
+mod readme {
+    /// The README's example is not compiled there; it must stay the one compiled above.
+    #[test]
+    fn the_readme_shows_the_module_example() {
+        let readme = include_str!("../../../../README.md");
+        let example: Vec<&str> = include_str!("mod.rs")
+            .lines()
+            .skip_while(|line| *line != "//! ```")
+            .skip(1)
+            .take_while(|line| *line != "//! ```")
+            .map(|line| {
+                line.strip_prefix("//! ")
+                    .unwrap_or(line.trim_start_matches("//!"))
+            })
+            .collect();
+        assert!(example.len() > 20, "{example:?}");
+        let example = format!("```rust\n{}\n```", example.join("\n"));
+        assert!(readme.contains(&example), "README.md lacks:\n{example}");
+    }
 }

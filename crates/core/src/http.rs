@@ -4,7 +4,7 @@
 //! Every round trip in the core is "build an [`OutgoingRequest`]" then "hand the `http::Response` to the
 //! matching handler". The [`Expectations`] travel with the request so that the transport can enforce
 //! them (size bound, no redirects, timeout); the handler re-checks what it can with [`check_json`] /
-//! [`check_status`].
+//! [`check_envelope`].
 
 use crate::Secret;
 use crate::error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};

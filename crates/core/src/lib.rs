@@ -16,6 +16,7 @@
 pub mod error;
 pub mod http;
 pub mod metadata;
+pub mod oidc;
 pub mod random;
 pub mod secret;
 pub mod session;

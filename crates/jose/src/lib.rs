@@ -58,7 +58,7 @@ mod ring_backend;
 #[cfg(feature = "ring")]
 pub use ring_backend::RingVerifier;
 
-/// The verifier this crate recommends for the current build: [`RingVerifier`] when the `ring`
+/// The verifier this crate recommends for the current build: `RingVerifier` when the `ring`
 /// feature is on, [`RustCryptoVerifier`] otherwise.
 ///
 /// ```

@@ -42,12 +42,12 @@ impl JwsVerifier for RingVerifier {
                 .map_err(bad)
             }
             (A::Es256 | A::Es384, JwkKey::Ec(k)) => {
-                let params: &'static signature::EcdsaVerificationAlgorithm =
-                    match (alg, k.curve()) {
-                        (A::Es256, EcCurve::P256) => &signature::ECDSA_P256_SHA256_FIXED,
-                        (A::Es384, EcCurve::P384) => &signature::ECDSA_P384_SHA384_FIXED,
-                        _ => return Err(VerifyError::KeyMismatch { alg }),
-                    };
+                let params: &'static signature::EcdsaVerificationAlgorithm = match (alg, k.curve())
+                {
+                    (A::Es256, EcCurve::P256) => &signature::ECDSA_P256_SHA256_FIXED,
+                    (A::Es384, EcCurve::P384) => &signature::ECDSA_P384_SHA384_FIXED,
+                    _ => return Err(VerifyError::KeyMismatch { alg }),
+                };
                 let mut buf = [0u8; 97];
                 // ring rejects points off the curve as a failed verification; it does not say which.
                 UnparsedPublicKey::new(params, k.write_sec1_uncompressed(&mut buf))

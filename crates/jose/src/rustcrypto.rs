@@ -66,8 +66,12 @@ fn rsa_verify(
         JwsAlgorithm::Rs256 | JwsAlgorithm::Rs384 | JwsAlgorithm::Rs512 => {
             let sig = pkcs1v15::Signature::try_from(sig).map_err(bad)?;
             match alg {
-                JwsAlgorithm::Rs256 => pkcs1v15::VerifyingKey::<Sha256>::new(public).verify(input, &sig),
-                JwsAlgorithm::Rs384 => pkcs1v15::VerifyingKey::<Sha384>::new(public).verify(input, &sig),
+                JwsAlgorithm::Rs256 => {
+                    pkcs1v15::VerifyingKey::<Sha256>::new(public).verify(input, &sig)
+                }
+                JwsAlgorithm::Rs384 => {
+                    pkcs1v15::VerifyingKey::<Sha384>::new(public).verify(input, &sig)
+                }
                 _ => pkcs1v15::VerifyingKey::<Sha512>::new(public).verify(input, &sig),
             }
             .map_err(bad)
@@ -88,11 +92,12 @@ fn rsa_verify(
 fn p256_verify(key: &EcPublicKey, input: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
     use p256::ecdsa::{Signature, VerifyingKey};
     let mut buf = [0u8; 97];
-    let vk = VerifyingKey::from_sec1_bytes(key.write_sec1_uncompressed(&mut buf)).map_err(|_| {
-        VerifyError::InvalidKey {
-            reason: "the P-256 point is not on the curve".to_owned(),
-        }
-    })?;
+    let vk =
+        VerifyingKey::from_sec1_bytes(key.write_sec1_uncompressed(&mut buf)).map_err(|_| {
+            VerifyError::InvalidKey {
+                reason: "the P-256 point is not on the curve".to_owned(),
+            }
+        })?;
     let sig = Signature::from_slice(sig).map_err(|_| VerifyError::InvalidSignature)?;
     vk.verify(input, &sig)
         .map_err(|_| VerifyError::InvalidSignature)
@@ -101,11 +106,12 @@ fn p256_verify(key: &EcPublicKey, input: &[u8], sig: &[u8]) -> Result<(), Verify
 fn p384_verify(key: &EcPublicKey, input: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
     use p384::ecdsa::{Signature, VerifyingKey};
     let mut buf = [0u8; 97];
-    let vk = VerifyingKey::from_sec1_bytes(key.write_sec1_uncompressed(&mut buf)).map_err(|_| {
-        VerifyError::InvalidKey {
-            reason: "the P-384 point is not on the curve".to_owned(),
-        }
-    })?;
+    let vk =
+        VerifyingKey::from_sec1_bytes(key.write_sec1_uncompressed(&mut buf)).map_err(|_| {
+            VerifyError::InvalidKey {
+                reason: "the P-384 point is not on the curve".to_owned(),
+            }
+        })?;
     let sig = Signature::from_slice(sig).map_err(|_| VerifyError::InvalidSignature)?;
     vk.verify(input, &sig)
         .map_err(|_| VerifyError::InvalidSignature)

@@ -1,6 +1,6 @@
 //! Test signers: the keys of RFC 7515/7520/8037 and keys generated here from a fixed seed, for
 //! every algorithm. Signing is test-only; the crate itself only verifies.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -143,12 +143,24 @@ impl Signer {
         use sha2::{Sha256, Sha384, Sha512};
         let mut r = rng(99);
         match (&self.private, alg) {
-            (Private::Rsa(k), A::Rs256) => pkcs1v15::SigningKey::<Sha256>::new(k.clone()).sign(input).to_vec(),
-            (Private::Rsa(k), A::Rs384) => pkcs1v15::SigningKey::<Sha384>::new(k.clone()).sign(input).to_vec(),
-            (Private::Rsa(k), A::Rs512) => pkcs1v15::SigningKey::<Sha512>::new(k.clone()).sign(input).to_vec(),
-            (Private::Rsa(k), A::Ps256) => pss::SigningKey::<Sha256>::new(k.clone()).sign_with_rng(&mut r, input).to_vec(),
-            (Private::Rsa(k), A::Ps384) => pss::SigningKey::<Sha384>::new(k.clone()).sign_with_rng(&mut r, input).to_vec(),
-            (Private::Rsa(k), A::Ps512) => pss::SigningKey::<Sha512>::new(k.clone()).sign_with_rng(&mut r, input).to_vec(),
+            (Private::Rsa(k), A::Rs256) => pkcs1v15::SigningKey::<Sha256>::new(k.clone())
+                .sign(input)
+                .to_vec(),
+            (Private::Rsa(k), A::Rs384) => pkcs1v15::SigningKey::<Sha384>::new(k.clone())
+                .sign(input)
+                .to_vec(),
+            (Private::Rsa(k), A::Rs512) => pkcs1v15::SigningKey::<Sha512>::new(k.clone())
+                .sign(input)
+                .to_vec(),
+            (Private::Rsa(k), A::Ps256) => pss::SigningKey::<Sha256>::new(k.clone())
+                .sign_with_rng(&mut r, input)
+                .to_vec(),
+            (Private::Rsa(k), A::Ps384) => pss::SigningKey::<Sha384>::new(k.clone())
+                .sign_with_rng(&mut r, input)
+                .to_vec(),
+            (Private::Rsa(k), A::Ps512) => pss::SigningKey::<Sha512>::new(k.clone())
+                .sign_with_rng(&mut r, input)
+                .to_vec(),
             (Private::P256(k), A::Es256) => {
                 let s: p256::ecdsa::Signature = k.sign(input);
                 s.to_bytes().to_vec()
@@ -166,7 +178,11 @@ impl Signer {
 
     /// A compact JWS with header `{"alg": alg, "kid": <kid>} + extra` over `claims`.
     pub fn token(&self, alg: JwsAlgorithm, claims: &Value) -> String {
-        self.token_with_header(alg, serde_json::json!({"alg": alg.as_str(), "kid": self.jwk.kid()}), claims)
+        self.token_with_header(
+            alg,
+            serde_json::json!({"alg": alg.as_str(), "kid": self.jwk.kid()}),
+            claims,
+        )
     }
 
     pub fn token_with_header(&self, alg: JwsAlgorithm, header: Value, claims: &Value) -> String {

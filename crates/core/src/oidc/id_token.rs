@@ -183,6 +183,14 @@ impl IdTokenExpectations {
         self
     }
 
+    /// Requires the nonce of a pending authorization, if it sent one (the code flow's usual case).
+    pub fn with_pending_nonce(mut self, pending: &crate::PendingAuthorization) -> Self {
+        if let Some(n) = &pending.nonce {
+            self.nonce = Some(n.clone());
+        }
+        self
+    }
+
     /// Checks `at_hash` against this access token.
     pub fn with_access_token(mut self, access_token: Secret) -> Self {
         self.access_token = Some(access_token);

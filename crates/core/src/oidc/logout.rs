@@ -96,12 +96,11 @@ impl EndSessionRequest {
         self
     }
 
-    /// Sets `state` to 128 random bits, base64url; read it back from [`EndSessionRequest::state`]
-    /// to check the redirect.
+    /// Sets `state` to a fresh random value (as [`generate_state`](crate::pkce::generate_state)
+    /// makes for authorization requests); read it back from [`EndSessionRequest::state`] to check
+    /// the redirect.
     pub fn with_random_state(mut self, rng: &mut dyn RandomSource) -> Result<Self, LogoutError> {
-        let mut bytes = [0u8; 16];
-        rng.fill(&mut bytes)?;
-        self.state = Some(super::jws::encode(&bytes));
+        self.state = Some(crate::pkce::generate_state(rng)?);
         Ok(self)
     }
 
@@ -273,7 +272,16 @@ mod tests {
             .with_post_logout_redirect_uri(redirect)
             .with_random_state(&mut SeededRandom::new(1))
             .unwrap();
-        assert_eq!(r.state.as_ref().map(String::len), Some(22));
+        let state = r.state.unwrap();
+        assert!(state.len() >= 22, "{state}");
+        assert_ne!(
+            state,
+            EndSessionRequest::new()
+                .with_random_state(&mut SeededRandom::new(2))
+                .unwrap()
+                .state
+                .unwrap()
+        );
     }
 
     #[test]

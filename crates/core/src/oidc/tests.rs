@@ -702,3 +702,28 @@ fn the_driver_reports_fetch_failures() {
         Err(IdTokenError::KeySet(JwksError::NotFetched { .. }))
     ));
 }
+
+#[test]
+fn the_nonce_comes_from_the_pending_authorization() {
+    let pending: crate::PendingAuthorization = serde_json::from_value(json!({
+        "state": "s", "issuer": "https://id.example/", "token_endpoint": "https://id.example/token",
+        "client_id": CLIENT, "redirect_uri": "http://127.0.0.1/cb", "code_verifier": "v",
+        "nonce": "n-123", "scope": "openid", "response_mode": "query", "created_at": 0,
+    }))
+    .unwrap();
+    let e = IdTokenExpectations::new(ISS, CLIENT, vec![JwsAlgorithm::EdDsa])
+        .with_pending_nonce(&pending);
+    assert_eq!(e.nonce, Some(Secret::new("n-123")));
+    let k = key(1, "k1");
+    let keys = JwkSet::from_keys(vec![k.clone()]);
+    assert!(check(&sign(&base_claims(), &k), &e, &keys).is_ok());
+    assert_eq!(
+        check(
+            &sign(&with(base_claims(), "nonce", json!("x")), &k),
+            &e,
+            &keys
+        )
+        .unwrap_err(),
+        IdTokenError::NonceMismatch
+    );
+}

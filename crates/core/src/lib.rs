@@ -25,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod legacy;
 pub mod metadata;
+pub mod oidc;
 pub mod pkce;
 pub mod random;
 pub mod refresh;

@@ -1,0 +1,163 @@
+//! Installs of the two servers into `.peers/`, from the package registries through npm and pip,
+//! pinned by committed files: `xtask/peers/op/package-lock.json` and
+//! `xtask/peers/synapse/constraints.txt`. A stamp file holding a hash of the pins marks a finished
+//! install; a matching stamp skips the install.
+
+use crate::util::{self, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The Synapse release the harness runs: the last one with `experimental_features.msc3861`.
+pub(crate) const SYNAPSE_VERSION: &str = "1.156.0";
+
+/// What the pip install asks for; the constraints file pins everything it pulls in.
+const SYNAPSE_REQUIREMENT: &str = "matrix-synapse[oidc]==1.156.0";
+
+/// Where an install lives.
+pub(crate) struct Installs {
+    /// `.peers/op`: package.json, package-lock.json, node_modules and the server script.
+    pub(crate) op_dir: PathBuf,
+    /// `.peers/venv`: the Python virtual environment with Synapse.
+    pub(crate) venv: PathBuf,
+}
+
+impl Installs {
+    /// The installs under `peers_dir` (`.peers/`).
+    pub(crate) fn under(peers_dir: &Path) -> Installs {
+        Installs {
+            op_dir: peers_dir.join("op"),
+            venv: peers_dir.join("venv"),
+        }
+    }
+
+    /// The venv's Python.
+    pub(crate) fn python(&self) -> PathBuf {
+        self.venv.join("bin").join("python")
+    }
+}
+
+/// The committed OP files: `xtask/peers/op`.
+pub(crate) fn op_sources() -> PathBuf {
+    util::workspace_root()
+        .join("xtask")
+        .join("peers")
+        .join("op")
+}
+
+/// The committed Synapse files: `xtask/peers/synapse`.
+pub(crate) fn synapse_sources() -> PathBuf {
+    util::workspace_root()
+        .join("xtask")
+        .join("peers")
+        .join("synapse")
+}
+
+/// Installs oidc-provider and Synapse unless the pinned installs are already there.
+pub(crate) fn ensure(installs: &Installs) -> Result {
+    ensure_op(&installs.op_dir)?;
+    ensure_synapse(&installs.venv)
+}
+
+fn ensure_op(dir: &Path) -> Result {
+    let src = op_sources();
+    let package = read(&src.join("package.json"))?;
+    let lock = read(&src.join("package-lock.json"))?;
+    let stamp = hash(&[&package, &lock]);
+    let stamp_file = dir.join(".installed");
+    if read(&stamp_file).ok().as_deref() == Some(stamp.as_bytes()) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    println!(
+        "peers: installing oidc-provider (npm ci) into {}",
+        dir.display()
+    );
+    remove_dir(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write(&dir.join("package.json"), &package)?;
+    write(&dir.join("package-lock.json"), &lock)?;
+    let mut npm = Command::new("npm");
+    npm.current_dir(dir).args([
+        "ci",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+    ]);
+    util::run(npm).map_err(|e| format!("{e}\n(is Node.js with npm on the PATH?)"))?;
+    write(&stamp_file, stamp.as_bytes())?;
+    println!(
+        "peers: oidc-provider installed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ensure_synapse(venv: &Path) -> Result {
+    let constraints_path = synapse_sources().join("constraints.txt");
+    let constraints = read(&constraints_path)?;
+    let stamp = hash(&[SYNAPSE_REQUIREMENT.as_bytes(), &constraints]);
+    let stamp_file = venv.join(".installed");
+    if read(&stamp_file).ok().as_deref() == Some(stamp.as_bytes()) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    println!(
+        "peers: installing {SYNAPSE_REQUIREMENT} (pip) into {}",
+        venv.display()
+    );
+    remove_dir(venv)?;
+    let mut mkvenv = Command::new("python3");
+    mkvenv.args(["-m", "venv"]).arg(venv);
+    util::run(mkvenv).map_err(|e| format!("{e}\n(is Python 3 with the venv module installed?)"))?;
+    let mut pip = Command::new(venv.join("bin").join("python"));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--quiet",
+        "--only-binary",
+        ":all:",
+        "--constraint",
+    ])
+    .arg(&constraints_path)
+    .arg(SYNAPSE_REQUIREMENT);
+    util::run(pip)?;
+    write(&stamp_file, stamp.as_bytes())?;
+    println!(
+        "peers: Synapse installed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn remove_dir(dir: &Path) -> Result {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", dir.display())),
+    }
+}

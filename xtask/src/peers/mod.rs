@@ -1,0 +1,773 @@
+//! `cargo xtask peers`: the real servers that conformance tests and the demo run against.
+//!
+//! * an OpenID Provider — `oidc-provider` (npm, pinned) configured for Matrix by
+//!   `xtask/peers/op/server.mjs`, with switches for negative tests ([`OpControl`]);
+//! * a homeserver — Synapse 1.156.0 (PyPI, pinned) delegating authentication to that OP through
+//!   `experimental_features.msc3861`, configured from `xtask/peers/synapse/homeserver.yaml.in`.
+//!
+//! Both listen on 127.0.0.1 on ports chosen when they start, over plain HTTP or (`--https`) over
+//! HTTPS with certificates from a CA the harness generates. Each mode is an independent set of peers
+//! with its own folder `.peers/<mode>/` and state file `.peers/<mode>/state.json` ([`PeersState`]);
+//! both modes may run at once. Installs live in `.peers/op` and `.peers/venv`, logs in `.peers/logs`.
+//!
+//! The lifecycle is idempotent: `up` installs what is missing, starts what is not running, waits
+//! until each server answers and records PIDs; `down` stops only processes it recorded (matching PID
+//! and start time), by process group. [`with_peers`] wraps a closure in up/down for tasks such as
+//! conformance and the demo.
+
+mod control;
+mod http;
+mod install;
+mod process;
+mod smoke;
+mod state;
+mod tls;
+
+pub(crate) use control::{IssMisbehaviour, OpControl, Switch};
+pub(crate) use http::{client, runtime};
+pub(crate) use state::{Mode, PeersState, TestUser};
+
+use crate::util::{self, Result};
+use install::Installs;
+use serde_json::json;
+use state::{ClientCredentials, OpState, ProcessId, SynapseState, write_atomically};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The Matrix server name of the harness homeserver.
+const SERVER_NAME: &str = "localhost";
+
+/// Users created at the OP and in Synapse at start-up: (username, password, display name).
+const TEST_USERS: &[(&str, &str, &str)] = &[
+    ("alice", "alice-password-1", "Alice"),
+    ("bob", "bob-password-1", "Bob"),
+];
+
+/// Normal lifetime of access tokens, in seconds (a switch shortens it).
+const ACCESS_TOKEN_TTL_SECS: u32 = 300;
+
+/// The client ID of the confidential client Synapse introspects with.
+const SYNAPSE_CLIENT_ID: &str = "synapse";
+
+/// How long each server may take to answer after it starts.
+const OP_START_TIMEOUT: Duration = Duration::from_secs(30);
+const SYNAPSE_START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long a server may take to exit on SIGTERM before it gets SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+const USAGE: &str = "usage: cargo xtask peers <command> [options]
+
+commands:
+  up [--https]          install if needed, start the OP and Synapse unless running, wait until they
+                        answer; write .peers/<mode>/state.json
+  down [--http|--https] stop the peers this harness started (default: both modes)
+  status                show what runs, where, and whether it answers
+  install               install oidc-provider and Synapse only
+  smoke [--https|--all] raw-protocol end-to-end check against the peers (brings them up and, if it
+                        started them, down again)
+
+Logs are in .peers/logs/. HTTP is the default mode; --https uses a generated CA (.peers/tls/ca.pem).
+";
+
+/// Options of [`up`] and [`with_peers`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeersOptions {
+    /// HTTP or HTTPS.
+    pub(crate) mode: Mode,
+}
+
+/// Which servers an [`up`] call started (the others were already running).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Started {
+    /// The OP was started by this call.
+    pub(crate) op: bool,
+    /// Synapse was started by this call.
+    pub(crate) synapse: bool,
+}
+
+/// `cargo xtask peers ...`.
+pub(crate) fn run(args: &[String]) -> Result {
+    let Some(command) = args.first() else {
+        eprint!("{USAGE}");
+        return Err("no peers command given".to_owned());
+    };
+    let flags = &args[1..];
+    match command.as_str() {
+        "up" => {
+            let mode = parse_mode(flags, &["--https"])?.unwrap_or(Mode::Http);
+            let started_at = Instant::now();
+            let (state, started) = up(&PeersOptions { mode })?;
+            print_state(&state, started);
+            println!(
+                "peers ({mode}) ready in {:.1} s",
+                started_at.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        "down" => {
+            let modes = match parse_mode(flags, &["--http", "--https"])? {
+                Some(mode) => vec![mode],
+                None => Mode::ALL.to_vec(),
+            };
+            for mode in modes {
+                if down(mode)? {
+                    println!("peers ({mode}) stopped");
+                } else {
+                    println!("peers ({mode}) were not running");
+                }
+            }
+            Ok(())
+        }
+        "status" => {
+            no_flags(flags)?;
+            status()
+        }
+        "install" => {
+            no_flags(flags)?;
+            install::ensure(&Installs::under(&peers_dir()))?;
+            println!("peers installed");
+            Ok(())
+        }
+        "smoke" => {
+            let modes = if flags.iter().any(|f| f == "--all") {
+                no_flags(
+                    &flags
+                        .iter()
+                        .filter(|f| *f != "--all")
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )?;
+                Mode::ALL.to_vec()
+            } else {
+                vec![parse_mode(flags, &["--https"])?.unwrap_or(Mode::Http)]
+            };
+            for mode in modes {
+                with_peers(&PeersOptions { mode }, smoke::run)?;
+            }
+            Ok(())
+        }
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("{USAGE}");
+            Err(format!("unknown peers command `{other}`"))
+        }
+    }
+}
+
+fn parse_mode(flags: &[String], allowed: &[&str]) -> Result<Option<Mode>> {
+    let mut mode = None;
+    for flag in flags {
+        let m = match flag.as_str() {
+            "--http" if allowed.contains(&"--http") => Mode::Http,
+            "--https" if allowed.contains(&"--https") => Mode::Https,
+            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
+        };
+        if mode.replace(m).is_some_and(|old| old != m) {
+            return Err("give one mode only".to_owned());
+        }
+    }
+    Ok(mode)
+}
+
+fn no_flags(flags: &[String]) -> Result {
+    match flags.first() {
+        Some(flag) => Err(format!("unknown option `{flag}`\n\n{USAGE}")),
+        None => Ok(()),
+    }
+}
+
+/// Brings the peers of `opts.mode` up, runs `f`, and stops what it started — also when `f` fails or
+/// panics. Peers that were already running stay up (a developer's `peers up` survives a test run),
+/// and their switches are reset before `f` runs.
+pub(crate) fn with_peers<T>(
+    opts: &PeersOptions,
+    f: impl FnOnce(&PeersState) -> Result<T>,
+) -> Result<T> {
+    let (state, started) = up(opts)?;
+    let mut guard = StopOnDrop {
+        mode: opts.mode,
+        started: Some(started),
+    };
+    let out = f(&state);
+    let stopped = guard.stop();
+    let value = out?;
+    stopped?;
+    Ok(value)
+}
+
+struct StopOnDrop {
+    mode: Mode,
+    started: Option<Started>,
+}
+
+impl StopOnDrop {
+    fn stop(&mut self) -> Result {
+        match self.started.take() {
+            Some(started) => stop_started(self.mode, started),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("peers ({}): {e}", self.mode);
+        }
+    }
+}
+
+/// Stops the servers `started` says this process started.
+fn stop_started(mode: Mode, started: Started) -> Result {
+    if started.op && started.synapse {
+        return down(mode).map(drop);
+    }
+    if !started.op && !started.synapse {
+        return Ok(());
+    }
+    let path = state_path(mode);
+    let Some(mut state) = PeersState::load(&path)? else {
+        return Ok(());
+    };
+    if started.synapse {
+        if let Some(p) = state.synapse.process.take() {
+            process::stop(p, STOP_GRACE)?;
+        }
+    }
+    if started.op {
+        if let Some(p) = state.op.process.take() {
+            process::stop(p, STOP_GRACE)?;
+        }
+    }
+    state.save(&path)
+}
+
+/// `.peers/` at the workspace root.
+pub(crate) fn peers_dir() -> PathBuf {
+    util::workspace_root().join(".peers")
+}
+
+fn mode_dir(mode: Mode) -> PathBuf {
+    peers_dir().join(mode.as_str())
+}
+
+/// `.peers/<mode>/state.json`.
+pub(crate) fn state_path(mode: Mode) -> PathBuf {
+    mode_dir(mode).join("state.json")
+}
+
+/// The state of running peers of `mode`, if any were brought up.
+pub(crate) fn current_state(mode: Mode) -> Result<Option<PeersState>> {
+    PeersState::load(&state_path(mode))
+}
+
+/// Installs if needed and starts whatever of the OP and Synapse is not running, then waits until both
+/// answer. Returns the state and which servers this call started.
+pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
+    let mode = opts.mode;
+    let dir = mode_dir(mode);
+    let logs = peers_dir().join("logs");
+    for d in [&dir, &logs] {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    let path = state_path(mode);
+    let existing = PeersState::load(&path)?;
+    let alive = |p: Option<ProcessId>| p.is_some_and(process::is_alive);
+    let mut state = match existing {
+        Some(s) if alive(s.op.process) || alive(s.synapse.process) => {
+            if mode == Mode::Https && s.ca_pem.as_deref().is_none_or(|p| !p.is_file()) {
+                // The CA the running servers use is gone: start both anew with a new one.
+                down(mode)?;
+                fresh_state(mode, &logs)?
+            } else {
+                s
+            }
+        }
+        _ => fresh_state(mode, &logs)?,
+    };
+    let op_running = alive(state.op.process);
+    let synapse_running = alive(state.synapse.process);
+    let mut started = Started::default();
+
+    let tls = match mode {
+        Mode::Https => Some(tls::ensure(&peers_dir().join("tls"))?),
+        Mode::Http => None,
+    };
+    state.ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+
+    if !op_running || !synapse_running {
+        install::ensure(&Installs::under(&peers_dir()))?;
+    }
+    if !op_running {
+        state.op.process = Some(start_op(&state, &dir, tls.as_ref())?);
+        started.op = true;
+        state.save(&path)?;
+    }
+    if !synapse_running {
+        state.synapse.process = match start_synapse(&state, &dir, tls.as_ref()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let _ = stop_started(mode, started);
+                return Err(e);
+            }
+        };
+        started.synapse = true;
+        state.save(&path)?;
+    }
+
+    let rt = runtime()?;
+    let ready = rt.block_on(wait_until_ready(&state, started));
+    if let Err(e) = ready {
+        if let Err(stop) = stop_started(mode, started) {
+            eprintln!("peers ({mode}): {stop}");
+        }
+        return Err(e);
+    }
+    state.save(&path)?;
+    Ok((state, started))
+}
+
+/// Ports, secrets and users for peers that are not running.
+fn fresh_state(mode: Mode, logs: &Path) -> Result<PeersState> {
+    let scheme = mode.as_str();
+    let op_port = process::free_port()?;
+    let mut synapse_port = process::free_port()?;
+    while synapse_port == op_port {
+        synapse_port = process::free_port()?;
+    }
+    let issuer = format!("{scheme}://127.0.0.1:{op_port}");
+    Ok(PeersState {
+        version: state::STATE_VERSION,
+        mode,
+        op: OpState {
+            control_url: format!("{issuer}/__harness"),
+            issuer,
+            port: op_port,
+            process: None,
+            log: logs.join(format!("op-{mode}.log")),
+        },
+        synapse: SynapseState {
+            url: format!("{scheme}://127.0.0.1:{synapse_port}"),
+            port: synapse_port,
+            server_name: SERVER_NAME.to_owned(),
+            version: install::SYNAPSE_VERSION.to_owned(),
+            admin_token: format!("syt_admin_{}", random_string(32)?),
+            process: None,
+            log: logs.join(format!("synapse-{mode}.log")),
+        },
+        introspection_client: ClientCredentials {
+            client_id: SYNAPSE_CLIENT_ID.to_owned(),
+            client_secret: random_string(40)?,
+        },
+        ca_pem: None,
+        users: TEST_USERS
+            .iter()
+            .map(|(username, password, displayname)| TestUser {
+                username: (*username).to_owned(),
+                password: (*password).to_owned(),
+                user_id: format!("@{username}:{SERVER_NAME}"),
+                displayname: (*displayname).to_owned(),
+            })
+            .collect(),
+    })
+}
+
+fn ensure_port_free(port: u16, what: &str) -> Result {
+    if process::port_in_use(port) {
+        return Err(format!(
+            "port {port} for the {what} is taken by another process; run `cargo xtask peers down` \
+             (or stop whatever listens there) and try again"
+        ));
+    }
+    Ok(())
+}
+
+fn start_op(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Result<ProcessId> {
+    ensure_port_free(state.op.port, "OP")?;
+    let installs = Installs::under(&peers_dir());
+    // The script runs from the install folder so that it resolves oidc-provider there.
+    let script = installs.op_dir.join("server.mjs");
+    let source = install::op_sources().join("server.mjs");
+    std::fs::copy(&source, &script).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            source.display(),
+            script.display()
+        )
+    })?;
+    let config = json!({
+        "issuer": state.op.issuer,
+        "host": "127.0.0.1",
+        "port": state.op.port,
+        "tls": tls.map(|t| json!({ "cert": t.cert_pem, "key": t.key_pem })),
+        "homeserver_url": state.synapse.url,
+        "admin_token": state.synapse.admin_token,
+        "server_name": state.synapse.server_name,
+        "synapse_client": {
+            "client_id": state.introspection_client.client_id,
+            "client_secret": state.introspection_client.client_secret,
+        },
+        "users": state.users.iter().map(|u| json!({
+            "username": u.username,
+            "password": u.password,
+            "displayname": u.displayname,
+        })).collect::<Vec<_>>(),
+        "access_token_ttl": ACCESS_TOKEN_TTL_SECS,
+    });
+    let config_path = dir.join("op-config.json");
+    write_atomically(&config_path, config.to_string().as_bytes())?;
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&installs.op_dir)
+        .arg(&script)
+        .arg(&config_path);
+    if let Some(t) = tls {
+        // The OP calls Synapse's admin API over HTTPS too.
+        cmd.env("NODE_EXTRA_CA_CERTS", &t.ca_pem);
+    }
+    process::spawn(
+        cmd,
+        &state.op.log,
+        &format!("oidc-provider {} ({})", state.op.issuer, state.mode),
+    )
+}
+
+fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Result<ProcessId> {
+    ensure_port_free(state.synapse.port, "homeserver")?;
+    let data = dir.join("synapse");
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let signing_key = data.join("signing.key");
+    if !signing_key.is_file() {
+        write_atomically(&signing_key, synapse_signing_key()?.as_bytes())?;
+    }
+    let template_path = install::synapse_sources().join("homeserver.yaml.in");
+    let template = std::fs::read_to_string(&template_path)
+        .map_err(|e| format!("cannot read {}: {e}", template_path.display()))?;
+    let data_str = path_str(&data)?;
+    let tls_files = match tls {
+        Some(t) => format!(
+            "tls_certificate_path: \"{}\"\ntls_private_key_path: \"{}\"\n",
+            path_str(&t.cert_pem)?,
+            path_str(&t.key_pem)?
+        ),
+        None => String::new(),
+    };
+    let values: [(&str, String); 12] = [
+        ("SERVER_NAME", state.synapse.server_name.clone()),
+        ("HOMESERVER_URL", state.synapse.url.clone()),
+        ("DATA_DIR", data_str),
+        ("PORT", state.synapse.port.to_string()),
+        ("TLS", tls.is_some().to_string()),
+        ("TLS_FILES", tls_files),
+        ("MACAROON_SECRET", random_string(40)?),
+        ("FORM_SECRET", random_string(40)?),
+        ("OP_ISSUER", state.op.issuer.clone()),
+        ("CLIENT_ID", state.introspection_client.client_id.clone()),
+        (
+            "CLIENT_SECRET",
+            state.introspection_client.client_secret.clone(),
+        ),
+        ("ADMIN_TOKEN", state.synapse.admin_token.clone()),
+    ];
+    let mut config = template;
+    for (name, value) in &values {
+        config = config.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    if let Some(at) = config.find("{{") {
+        let rest: String = config[at..].chars().take(40).collect();
+        return Err(format!(
+            "{} has a placeholder the harness does not fill: {rest}",
+            template_path.display()
+        ));
+    }
+    let config_path = data.join("homeserver.yaml");
+    write_atomically(&config_path, config.as_bytes())?;
+
+    let installs = Installs::under(&peers_dir());
+    let mut cmd = Command::new(installs.python());
+    cmd.current_dir(&data)
+        .args(["-m", "synapse.app.homeserver", "--config-path"])
+        .arg(&config_path);
+    if let Some(t) = tls {
+        // Synapse's HTTP clients (Twisted and its Rust one) trust the system roots plus our CA.
+        cmd.env("SSL_CERT_FILE", &t.bundle_pem);
+    }
+    process::spawn(
+        cmd,
+        &state.synapse.log,
+        &format!(
+            "Synapse {} {} ({})",
+            state.synapse.version, state.synapse.url, state.mode
+        ),
+    )
+}
+
+/// A path to put between double quotes in YAML.
+fn path_str(path: &Path) -> Result<String> {
+    let s = path
+        .to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
+    if s.contains(['"', '\\', '\n']) {
+        return Err(format!(
+            "{s} holds a character the Synapse config cannot quote"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A new ed25519 signing key in Synapse's file format: `ed25519 <key id> <unpadded base64 seed>`.
+fn synapse_signing_key() -> Result<String> {
+    use base64::Engine as _;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no randomness: {e}"))?;
+    let seed = base64::engine::general_purpose::STANDARD_NO_PAD.encode(seed);
+    Ok(format!("ed25519 a_{} {seed}\n", random_string(4)?))
+}
+
+/// `len` random characters from `[A-Za-z0-9]`.
+pub(crate) fn random_string(len: usize) -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|e| format!("no randomness: {e}"))?;
+        // 248 = 4 * 62: rejecting larger bytes keeps every character equally likely.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(ALPHABET[usize::from(*b % 62)]));
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until the OP and Synapse answer, Synapse has loaded the OP's metadata, and the test users
+/// exist in Synapse. Resets the switches of an OP that was already running.
+async fn wait_until_ready(state: &PeersState, started: Started) -> Result {
+    let http = client(state.ca_pem.as_deref(), false)?;
+    let discovery = format!("{}/.well-known/openid-configuration", state.op.issuer);
+    let op_process = state.op.process.ok_or("the OP has no process")?;
+    let metadata = wait_for_json(
+        &http,
+        &discovery,
+        op_process,
+        &state.op.log,
+        OP_START_TIMEOUT,
+    )
+    .await?;
+    if metadata["issuer"] != state.op.issuer.as_str() {
+        return Err(format!(
+            "{discovery} names issuer {} instead of {}; is another OP on that port?",
+            metadata["issuer"], state.op.issuer
+        ));
+    }
+    if !started.op {
+        OpControl::new(state)?.reset().await?;
+    }
+
+    let synapse_process = state.synapse.process.ok_or("Synapse has no process")?;
+    let health = format!("{}/health", state.synapse.url);
+    wait_for(
+        &http,
+        &health,
+        synapse_process,
+        &state.synapse.log,
+        SYNAPSE_START_TIMEOUT,
+    )
+    .await?;
+    // Makes Synapse load (and cache) the OP's metadata now, before any test switches it.
+    let auth_metadata = format!("{}/_matrix/client/v1/auth_metadata", state.synapse.url);
+    let metadata = wait_for_json(
+        &http,
+        &auth_metadata,
+        synapse_process,
+        &state.synapse.log,
+        Duration::from_secs(10),
+    )
+    .await?;
+    if metadata["issuer"] != state.op.issuer.as_str() {
+        return Err(format!(
+            "{auth_metadata} names issuer {} instead of {}\n{}",
+            metadata["issuer"],
+            state.op.issuer,
+            process::log_tail(&state.synapse.log, 30)
+        ));
+    }
+    for user in &state.users {
+        let url = format!(
+            "{}/_synapse/admin/v2/users/{}",
+            state.synapse.url,
+            form_urlencoded::byte_serialize(user.user_id.as_bytes()).collect::<String>()
+        );
+        let res = http
+            .put(&url)
+            .bearer_auth(&state.synapse.admin_token)
+            .header("content-type", "application/json")
+            .body(json!({ "displayname": user.displayname }).to_string())
+            .send()
+            .await
+            .map_err(|e| format!("PUT {url}: {e}"))?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = res.text().await.unwrap_or_default();
+            return Err(format!(
+                "creating {} in Synapse: PUT {url} answered {status}: {body}",
+                user.user_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    process: ProcessId,
+    log: &Path,
+    timeout: Duration,
+) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !process::is_alive(process) {
+            return Err(format!(
+                "the server behind {url} (pid {}) exited while starting\n{}",
+                process.pid,
+                process::log_tail(log, 40)
+            ));
+        }
+        let last = match http.get(url).timeout(Duration::from_secs(5)).send().await {
+            Ok(res) if res.status().is_success() => {
+                return res
+                    .text()
+                    .await
+                    .map_err(|e| format!("reading the answer of {url}: {e}"));
+            }
+            Ok(res) => format!("status {}", res.status()),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{url} did not answer within {} s (last: {last})\n{}",
+                timeout.as_secs(),
+                process::log_tail(log, 40)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_json(
+    http: &reqwest::Client,
+    url: &str,
+    process: ProcessId,
+    log: &Path,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    let text = wait_for(http, url, process, log, timeout).await?;
+    serde_json::from_str(&text).map_err(|e| format!("{url} answered non-JSON ({e}): {text}"))
+}
+
+/// Stops the peers of `mode` and removes their state file. Returns whether anything ran.
+pub(crate) fn down(mode: Mode) -> Result<bool> {
+    let path = state_path(mode);
+    let Some(state) = PeersState::load(&path)? else {
+        return Ok(false);
+    };
+    let mut any = false;
+    for p in [state.synapse.process, state.op.process]
+        .into_iter()
+        .flatten()
+    {
+        if process::is_alive(p) {
+            any = true;
+            process::stop(p, STOP_GRACE)?;
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    Ok(any)
+}
+
+fn status() -> Result {
+    let rt = runtime()?;
+    let mut any = false;
+    for mode in Mode::ALL {
+        let Some(state) = current_state(mode)? else {
+            continue;
+        };
+        any = true;
+        println!("peers ({mode}): {}", state_path(mode).display());
+        let http = client(state.ca_pem.as_deref(), false)?;
+        let probes = [
+            (
+                "OP",
+                state.op.process,
+                format!("{}/.well-known/openid-configuration", state.op.issuer),
+                &state.op.issuer,
+                &state.op.log,
+            ),
+            (
+                "Synapse",
+                state.synapse.process,
+                format!("{}/health", state.synapse.url),
+                &state.synapse.url,
+                &state.synapse.log,
+            ),
+        ];
+        for (name, process, probe, url, log) in probes {
+            let running = match process {
+                Some(p) if process::is_alive(p) => format!("pid {}", p.pid),
+                Some(_) => "exited".to_owned(),
+                None => "not started".to_owned(),
+            };
+            let answer = rt.block_on(async {
+                match http
+                    .get(&probe)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                {
+                    Ok(res) => res.status().to_string(),
+                    Err(_) => "no answer".to_owned(),
+                }
+            });
+            println!(
+                "  {name:<8} {url:<28} {running:<12} {answer:<10} log {}",
+                log.display()
+            );
+        }
+        if let Some(ca) = &state.ca_pem {
+            println!("  CA       {}", ca.display());
+        }
+    }
+    if !any {
+        println!("no peers running (cargo xtask peers up [--https])");
+    }
+    Ok(())
+}
+
+fn print_state(state: &PeersState, started: Started) {
+    let how = |s: bool| if s { "started" } else { "already running" };
+    let pid = |p: Option<ProcessId>| p.map(|p| p.pid).unwrap_or_default();
+    println!(
+        "OP       {}  pid {} ({})",
+        state.op.issuer,
+        pid(state.op.process),
+        how(started.op)
+    );
+    println!(
+        "Synapse  {}  pid {} ({}), server name {}",
+        state.synapse.url,
+        pid(state.synapse.process),
+        how(started.synapse),
+        state.synapse.server_name
+    );
+    if let Some(ca) = &state.ca_pem {
+        println!("CA       {}", ca.display());
+    }
+    println!("state    {}", state_path(state.mode).display());
+}

@@ -606,17 +606,73 @@ for (const event of ['authorization.error', 'grant.error', 'registration_create.
 // Listen
 // ---------------------------------------------------------------------------------------------------
 
-const server = config.tls
-  ? https.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, provider.callback())
-  : http.createServer(provider.callback());
+function listen(handler, port, what) {
+  const server = config.tls
+    ? https.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler)
+    : http.createServer(handler);
+  server.listen(port, config.host, () => console.log(`${what} listening on ${config.host}:${port}`));
+  return server;
+}
 
-server.listen(config.port, config.host, () => {
-  console.log(`oidc-provider listening; issuer ${issuer}`);
-});
+// ---------------------------------------------------------------------------------------------------
+// Homeserver front: a second homeserver URL for negative tests of discovery through the homeserver.
+// Synapse loads the OP's metadata once and serves that copy from /auth_metadata forever, so switches
+// cannot reach clients through it. The front answers the auth_metadata paths with the metadata the OP
+// currently serves to clients (switches applied) and passes every other request through to Synapse.
+// ---------------------------------------------------------------------------------------------------
+
+const AUTH_METADATA_PATHS = new Set([
+  '/_matrix/client/v1/auth_metadata',
+  '/_matrix/client/unstable/org.matrix.msc2965/auth_metadata',
+]);
+
+async function front(req, res) {
+  const path = req.url.split('?')[0];
+  if (req.method === 'GET' && AUTH_METADATA_PATHS.has(path)) {
+    try {
+      const answer = await fetch(`${issuer}/.well-known/openid-configuration`, {
+        headers: { 'user-agent': 'matrix-oidc-harness-front' },
+      });
+      const body = await answer.text();
+      res.writeHead(answer.status, {
+        'content-type': 'application/json',
+        'access-control-allow-origin': '*',
+        'cache-control': 'no-store',
+      });
+      res.end(body);
+    } catch (err) {
+      res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: `harness front: ${err.message}` }));
+    }
+    console.log(`front ${req.method} ${path} -> switched metadata`);
+    return;
+  }
+  const target = new URL(config.homeserver_url);
+  const upstream = (target.protocol === 'https:' ? https : http).request({
+    host: target.hostname,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers: { ...req.headers, host: target.host },
+  }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('error', (err) => {
+    if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: `harness front: ${err.message}` }));
+  });
+  req.pipe(upstream);
+}
+
+const servers = [listen(provider.callback(), config.port, `oidc-provider (issuer ${issuer})`)];
+if (config.front_port) {
+  servers.push(listen(front, config.front_port, `homeserver front (to ${config.homeserver_url})`));
+}
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
-    server.close();
+    for (const server of servers) server.close();
     process.exit(0);
   });
 }

@@ -335,17 +335,15 @@ pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
 /// Ports, secrets and users for peers that are not running.
 fn fresh_state(mode: Mode, logs: &Path) -> Result<PeersState> {
     let scheme = mode.as_str();
-    let op_port = process::free_port()?;
-    let mut synapse_port = process::free_port()?;
-    while synapse_port == op_port {
-        synapse_port = process::free_port()?;
-    }
+    let [op_port, synapse_port, front_port] = distinct_free_ports()?;
     let issuer = format!("{scheme}://127.0.0.1:{op_port}");
     Ok(PeersState {
         version: state::STATE_VERSION,
         mode,
         op: OpState {
             control_url: format!("{issuer}/__harness"),
+            homeserver_front_url: format!("{scheme}://127.0.0.1:{front_port}"),
+            homeserver_front_port: front_port,
             issuer,
             port: op_port,
             process: None,
@@ -377,6 +375,19 @@ fn fresh_state(mode: Mode, logs: &Path) -> Result<PeersState> {
     })
 }
 
+fn distinct_free_ports<const N: usize>() -> Result<[u16; N]> {
+    let mut ports = [0; N];
+    let mut found = 0;
+    while found < N {
+        let port = process::free_port()?;
+        if !ports[..found].contains(&port) {
+            ports[found] = port;
+            found += 1;
+        }
+    }
+    Ok(ports)
+}
+
 fn ensure_port_free(port: u16, what: &str) -> Result {
     if process::port_in_use(port) {
         return Err(format!(
@@ -389,6 +400,7 @@ fn ensure_port_free(port: u16, what: &str) -> Result {
 
 fn start_op(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Result<ProcessId> {
     ensure_port_free(state.op.port, "OP")?;
+    ensure_port_free(state.op.homeserver_front_port, "homeserver front")?;
     let installs = Installs::under(&peers_dir());
     // The script runs from the install folder so that it resolves oidc-provider there.
     let script = installs.op_dir.join("server.mjs");
@@ -405,6 +417,7 @@ fn start_op(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Resu
         "host": "127.0.0.1",
         "port": state.op.port,
         "tls": tls.map(|t| json!({ "cert": t.cert_pem, "key": t.key_pem })),
+        "front_port": state.op.homeserver_front_port,
         "homeserver_url": state.synapse.url,
         "admin_token": state.synapse.admin_token,
         "server_name": state.synapse.server_name,
@@ -491,7 +504,11 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
     let mut cmd = Command::new(installs.python());
     cmd.current_dir(&data)
         .args(["-m", "synapse.app.homeserver", "--config-path"])
-        .arg(&config_path);
+        .arg(&config_path)
+        // The install skips byte-compiling (it halves its time); the first start writes the
+        // bytecode of what Synapse imports, and later starts reuse it — unless the environment
+        // forbids writing bytecode, which would make every start compile Synapse anew.
+        .env_remove("PYTHONDONTWRITEBYTECODE");
     if let Some(t) = tls {
         // Synapse's HTTP clients (Twisted and its Rust one) trust the system roots plus our CA.
         cmd.env("SSL_CERT_FILE", &t.bundle_pem);
@@ -598,6 +615,18 @@ async fn wait_until_ready(state: &PeersState, started: Started) -> Result {
             process::log_tail(&state.synapse.log, 30)
         ));
     }
+    let front = format!(
+        "{}/_matrix/client/v1/auth_metadata",
+        state.op.homeserver_front_url
+    );
+    let metadata =
+        wait_for_json(&http, &front, op_process, &state.op.log, OP_START_TIMEOUT).await?;
+    if metadata["issuer"] != state.op.issuer.as_str() {
+        return Err(format!(
+            "{front} names issuer {} instead of {}",
+            metadata["issuer"], state.op.issuer
+        ));
+    }
     for user in &state.users {
         let url = format!(
             "{}/_synapse/admin/v2/users/{}",
@@ -675,14 +704,11 @@ async fn wait_for_json(
 /// Stops the peers of `mode` and removes their state file. Returns whether anything ran.
 pub(crate) fn down(mode: Mode) -> Result<bool> {
     let path = state_path(mode);
-    let Some(state) = PeersState::load(&path)? else {
+    let Some(processes) = state::recorded_processes(&path)? else {
         return Ok(false);
     };
     let mut any = false;
-    for p in [state.synapse.process, state.op.process]
-        .into_iter()
-        .flatten()
-    {
+    for p in processes {
         if process::is_alive(p) {
             any = true;
             process::stop(p, STOP_GRACE)?;
@@ -740,6 +766,7 @@ fn status() -> Result {
                 log.display()
             );
         }
+        println!("  front    {}", state.op.homeserver_front_url);
         if let Some(ca) = &state.ca_pem {
             println!("  CA       {}", ca.display());
         }
@@ -765,6 +792,10 @@ fn print_state(state: &PeersState, started: Started) {
         pid(state.synapse.process),
         how(started.synapse),
         state.synapse.server_name
+    );
+    println!(
+        "front    {}  (auth_metadata with the OP's switches, the rest proxied to Synapse)",
+        state.op.homeserver_front_url
     );
     if let Some(ca) = &state.ca_pem {
         println!("CA       {}", ca.display());

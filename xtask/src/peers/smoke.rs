@@ -281,7 +281,29 @@ impl<'a> Smoke<'a> {
                 metadata["issuer"]
             ));
         }
-        self.pass("switches: wrong issuer, no S256, no registration endpoint, overrides (OP metadata only)");
+        let front_metadata = format!(
+            "{}/_matrix/client/v1/auth_metadata",
+            self.state.op.homeserver_front_url
+        );
+        let (_, metadata) = self.get_json(&front_metadata, None).await?;
+        if metadata["issuer"] == issuer.as_str()
+            || metadata["code_challenge_methods_supported"] != json!(["plain"])
+        {
+            return Err(format!(
+                "the homeserver front does not serve the switched metadata: {metadata}"
+            ));
+        }
+        let front_versions = format!(
+            "{}/_matrix/client/versions",
+            self.state.op.homeserver_front_url
+        );
+        let (status, versions) = self.get_json(&front_versions, None).await?;
+        if status != 200 || !versions["versions"].is_array() {
+            return Err(format!(
+                "the homeserver front does not pass requests to Synapse: {status} {versions}"
+            ));
+        }
+        self.pass("switches: wrong issuer, no S256, no registration endpoint, overrides (OP and homeserver front, not Synapse)");
 
         self.begin();
         for (misbehaviour, expected) in [

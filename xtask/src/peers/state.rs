@@ -58,6 +58,12 @@ pub(crate) struct OpState {
     pub(crate) port: u16,
     /// The harness control endpoint base, `<issuer>/__harness`.
     pub(crate) control_url: String,
+    /// The homeserver front, served by the OP process: a homeserver URL for negative tests of
+    /// discovery. Its `auth_metadata` is the OP's metadata with the switches applied (Synapse itself
+    /// caches the metadata it loaded at start-up); every other request goes through to Synapse.
+    pub(crate) homeserver_front_url: String,
+    /// The port of the homeserver front (127.0.0.1).
+    pub(crate) homeserver_front_port: u16,
     /// The running process, if any.
     pub(crate) process: Option<ProcessId>,
     /// Its log file.
@@ -170,4 +176,34 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The processes recorded in a state file, read leniently so that `down` can stop peers recorded by
+/// another version of the harness.
+pub(crate) fn recorded_processes(path: &Path) -> Result<Option<Vec<ProcessId>>> {
+    #[derive(Deserialize)]
+    struct Server {
+        #[serde(default)]
+        process: Option<ProcessId>,
+    }
+    #[derive(Deserialize)]
+    struct Processes {
+        op: Option<Server>,
+        synapse: Option<Server>,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let recorded: Processes = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a peers state file: {e}", path.display()))?;
+    // Synapse first: it calls the OP while shutting down, never the other way round.
+    Ok(Some(
+        [recorded.synapse, recorded.op]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.process)
+            .collect(),
+    ))
 }

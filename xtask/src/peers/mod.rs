@@ -664,7 +664,7 @@ async fn wait_for(
     loop {
         if !process::is_alive(process) {
             return Err(format!(
-                "the server behind {url} (pid {}) exited while starting\n{}",
+                "the server process (pid {}) exited before {url} answered\n{}",
                 process.pid,
                 process::log_tail(log, 40)
             ));

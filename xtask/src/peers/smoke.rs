@@ -7,7 +7,7 @@
 use super::{
     IssMisbehaviour, OpControl, PeersState, Switch, TestUser, client, random_string, runtime,
 };
-use crate::browser::{Browser, DeviceOutcome};
+use crate::browser::{Browser, BrowserError, DeviceOutcome};
 use crate::util::Result;
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -246,6 +246,23 @@ impl<'a> Smoke<'a> {
         let params = self.callback_params(&pending, &redirect, false)?;
         expect_param(&params, "error", Some("access_denied"))?;
         self.pass("abort at login (fragment mode) and denial at consent: access_denied with iss");
+
+        self.begin();
+        let pending = self.authorization(&ep, &client_id, &random_string(10)?, false, &[])?;
+        match self
+            .browser()?
+            .log_in(&pending.url, &self.alice.username, "not-the-password")
+            .await
+        {
+            Err(BrowserError::LoginRejected { .. }) => {}
+            other => {
+                return Err(format!(
+                    "a wrong password gave {:?} instead of a rejected login",
+                    other.map(|u| u.to_string())
+                ));
+            }
+        }
+        self.pass("a wrong password is rejected on the login page");
 
         self.switches(&ep, &client_id).await
     }

@@ -46,6 +46,11 @@ const DEFAULT_SWITCHES = Object.freeze({
   no_refresh_token_rotation: false,
   // Fields merged into the metadata served to clients; a null value removes the field.
   metadata_overrides: {},
+  // `interval` (seconds) in device authorization responses; null leaves it out, as oidc-provider
+  // does (clients then wait the default 5 s between polls).
+  device_interval: null,
+  // The first N token polls of each device code answer `slow_down` (oidc-provider never does).
+  device_slow_down: 0,
 });
 
 let switches = { ...DEFAULT_SWITCHES };
@@ -63,6 +68,8 @@ function applySwitches(patch) {
       wrong_issuer_in_metadata: typeof value === 'boolean' || typeof value === 'string',
       iss_in_callback: value === null || value === 'wrong' || value === 'missing',
       access_token_ttl: value === null || (Number.isInteger(value) && value > 0),
+      device_interval: value === null || (Number.isInteger(value) && value > 0),
+      device_slow_down: Number.isInteger(value) && value >= 0,
       metadata_overrides: value !== null && typeof value === 'object' && !Array.isArray(value),
     }[key] ?? typeof value === 'boolean';
     if (!ok) {
@@ -417,6 +424,30 @@ provider.use(async (ctx, next) => {
     }
   }
   return next();
+});
+
+// Device grant pacing: `interval` in the device authorization response, `slow_down` on early polls.
+const slowDownPolls = new Map();
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && ctx.path === '/token' && switches.device_slow_down > 0) {
+    const form = new URLSearchParams(typeof ctx.req.body === 'string' ? ctx.req.body : '');
+    const deviceCode = form.get('device_code');
+    if (form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:device_code' && deviceCode) {
+      const polls = (slowDownPolls.get(deviceCode) ?? 0) + 1;
+      slowDownPolls.set(deviceCode, polls);
+      if (polls <= switches.device_slow_down) {
+        ctx.status = 400;
+        ctx.set('cache-control', 'no-store');
+        ctx.body = { error: 'slow_down', error_description: 'you are polling too quickly (harness switch)' };
+        return undefined;
+      }
+    }
+  }
+  await next();
+  if (ctx.path === '/device/auth' && ctx.status === 200 && switches.device_interval && ctx.body?.device_code) {
+    ctx.body = { ...ctx.body, interval: switches.device_interval };
+  }
+  return undefined;
 });
 
 // Metadata: switches apply to what clients read, never to what Synapse reads (it caches its copy).

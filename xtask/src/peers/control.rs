@@ -44,6 +44,10 @@ pub(crate) enum Switch {
     NoRefreshTokenRotation,
     /// Sets a metadata field served to clients; `Value::Null` removes it.
     MetadataOverride(String, Value),
+    /// Device authorization responses carry `interval` (seconds); normally it is absent.
+    DeviceInterval(u32),
+    /// The first N token polls of each device code answer `slow_down`.
+    DeviceSlowDown(u32),
 }
 
 impl Switch {
@@ -59,6 +63,8 @@ impl Switch {
             Switch::AccessTokenTtl(secs) => ("access_token_ttl", json!(secs)),
             Switch::DeviceScopeNotGranted => ("device_scope_not_granted", json!(true)),
             Switch::NoRefreshTokenRotation => ("no_refresh_token_rotation", json!(true)),
+            Switch::DeviceInterval(secs) => ("device_interval", json!(secs)),
+            Switch::DeviceSlowDown(polls) => ("device_slow_down", json!(polls)),
             Switch::MetadataOverride(field, value) => {
                 let overrides = body
                     .entry("metadata_overrides")

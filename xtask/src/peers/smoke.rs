@@ -68,6 +68,15 @@ struct Pending {
     redirect_uri: String,
 }
 
+/// How a device grant went.
+struct DeviceRun {
+    tokens: Option<Tokens>,
+    /// `interval` in the device authorization response.
+    interval: Option<u64>,
+    /// Polls answered `slow_down`.
+    slow_downs: u32,
+}
+
 struct Tokens {
     access: String,
     refresh: String,
@@ -167,6 +176,7 @@ impl<'a> Smoke<'a> {
         let device_tokens = self
             .device_grant(&ep, &client_id, &device2, true)
             .await?
+            .tokens
             .ok_or("the approved device grant gave no tokens")?;
         expect_scope(&device_tokens.scope, &format!("{STABLE_DEVICE}{device2}"))?;
         self.whoami(&device_tokens.access, &self.alice.user_id, &device2)
@@ -196,6 +206,7 @@ impl<'a> Smoke<'a> {
         if self
             .device_grant(&ep, &client_id, &random_string(10)?, false)
             .await?
+            .tokens
             .is_some()
         {
             return Err("a denied device grant gave tokens".to_owned());
@@ -384,6 +395,23 @@ impl<'a> Smoke<'a> {
         if refreshed.refresh != tokens.refresh {
             return Err("the refresh token rotated although rotation is switched off".to_owned());
         }
+        self.pass("switches: 5-second access tokens, device scope not granted, no rotation");
+
+        self.begin();
+        self.control
+            .set(&[Switch::DeviceInterval(1), Switch::DeviceSlowDown(1)])
+            .await?;
+        let run = self
+            .device_grant(ep, client_id, &random_string(10)?, true)
+            .await?;
+        if run.interval != Some(1) || run.slow_downs != 1 || run.tokens.is_none() {
+            return Err(format!(
+                "device pacing switches: interval {:?}, {} slow_down answers, tokens {}",
+                run.interval,
+                run.slow_downs,
+                run.tokens.is_some()
+            ));
+        }
         self.control.reset().await?;
         if self.control.current().await?
             != json!({
@@ -395,11 +423,13 @@ impl<'a> Smoke<'a> {
                 "device_scope_not_granted": false,
                 "no_refresh_token_rotation": false,
                 "metadata_overrides": {},
+                "device_interval": null,
+                "device_slow_down": 0,
             })
         {
             return Err("reset did not restore the normal switches".to_owned());
         }
-        self.pass("switches: 5-second access tokens, device scope not granted, no rotation; reset");
+        self.pass("switches: device interval and slow_down; reset restores every switch");
         Ok(())
     }
 
@@ -617,15 +647,15 @@ impl<'a> Smoke<'a> {
         Ok(())
     }
 
-    /// Runs a device authorization grant with a browser that approves or denies it. Returns the tokens
-    /// when approved, `None` when polling answered `access_denied`.
+    /// Runs a device authorization grant with a browser that approves or denies it. The tokens are
+    /// there when approved, absent when polling answered `access_denied`.
     async fn device_grant(
         &self,
         ep: &Endpoints,
         client_id: &str,
         device_id: &str,
         approve: bool,
-    ) -> Result<Option<Tokens>> {
+    ) -> Result<DeviceRun> {
         let scope = format!("{STABLE_API} {STABLE_DEVICE}{device_id}");
         let (status, v) = self
             .post_form(
@@ -645,6 +675,11 @@ impl<'a> Smoke<'a> {
         };
         let device_code = field("device_code")?;
         let user_code = field("user_code")?;
+        let mut run = DeviceRun {
+            tokens: None,
+            interval: v["interval"].as_u64(),
+            slow_downs: 0,
+        };
         let parse = |s: String| Url::parse(&s).map_err(|e| format!("{s}: {e}"));
         let browser = self.browser()?;
         let outcome = if approve {
@@ -680,10 +715,17 @@ impl<'a> Smoke<'a> {
         for _ in 0..10 {
             let (status, v) = self.post_form(&ep.token, &fields, false).await?;
             match (status, v["error"].as_str()) {
-                (200, _) => return tokens_of(&v).map(Some),
-                (400, Some("access_denied")) if !approve => return Ok(None),
-                (400, Some("authorization_pending" | "slow_down")) => {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                (200, _) => {
+                    run.tokens = Some(tokens_of(&v)?);
+                    return Ok(run);
+                }
+                (400, Some("access_denied")) if !approve => return Ok(run),
+                (400, Some(error @ ("authorization_pending" | "slow_down"))) => {
+                    if error == "slow_down" {
+                        run.slow_downs += 1;
+                    }
+                    // The smoke checks the OP, not a client's manners: no need to wait the interval.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 _ => return Err(format!("device token polling answered {status}: {v}")),
             }

@@ -17,8 +17,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
-  peers     the real OP and Synapse for conformance and the demo: up [--https] | down | status |
-            install | smoke [--https|--all]   (cargo xtask peers help)
+  peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
+            status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
 ";
 
 fn main() -> ExitCode {

@@ -95,17 +95,21 @@ function findAccountByLogin(login, password) {
   return a.length === b.length && crypto.timingSafeEqual(a, b) ? account : undefined;
 }
 
-async function synapseAdmin(method, path, body) {
+// How users and devices are created in Synapse: through its admin API with the msc3861 admin token,
+// or (flavour mas) through the API Synapse offers MAS, with the shared secret.
+const synapseApi = config.synapse_api;
+
+async function synapseCall(method, path, body) {
   const res = await fetch(`${config.homeserver_url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${config.admin_token}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${synapseApi.token}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) {
     const text = await res.text();
-    throw new Error(`Synapse admin API ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    throw new Error(`Synapse ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
   }
-  return res.json();
+  return res.text();
 }
 
 const provisionedUsers = new Set();
@@ -117,9 +121,19 @@ function matrixUserId(localpart) {
 
 async function provisionUser(localpart) {
   if (provisionedUsers.has(localpart)) return;
-  const account = accounts.get(localpart);
-  const body = account?.displayname ? { displayname: account.displayname } : {};
-  await synapseAdmin('PUT', `/_synapse/admin/v2/users/${encodeURIComponent(matrixUserId(localpart))}`, body);
+  const displayname = accounts.get(localpart)?.displayname;
+  if (synapseApi.kind === 'mas') {
+    await synapseCall('POST', '/_synapse/mas/provision_user', {
+      localpart,
+      ...(displayname ? { set_displayname: displayname } : {}),
+    });
+  } else {
+    await synapseCall(
+      'PUT',
+      `/_synapse/admin/v2/users/${encodeURIComponent(matrixUserId(localpart))}`,
+      displayname ? { displayname } : {},
+    );
+  }
   provisionedUsers.add(localpart);
 }
 
@@ -127,11 +141,15 @@ async function provisionDevice(localpart, deviceId) {
   const key = `${localpart}\u0000${deviceId}`;
   if (provisionedDevices.has(key)) return;
   await provisionUser(localpart);
-  await synapseAdmin(
-    'POST',
-    `/_synapse/admin/v2/users/${encodeURIComponent(matrixUserId(localpart))}/devices`,
-    { device_id: deviceId },
-  );
+  if (synapseApi.kind === 'mas') {
+    await synapseCall('POST', '/_synapse/mas/upsert_device', { localpart, device_id: deviceId });
+  } else {
+    await synapseCall(
+      'POST',
+      `/_synapse/admin/v2/users/${encodeURIComponent(matrixUserId(localpart))}/devices`,
+      { device_id: deviceId },
+    );
+  }
   provisionedDevices.add(key);
 }
 
@@ -480,8 +498,20 @@ provider.use(async (ctx, next) => {
   return undefined;
 });
 
-// Introspection: Synapse bounds its cache of a token by `expires_in` (seconds from now).
+// Introspection: Synapse bounds its cache of a token by `expires_in` (seconds from now). In flavour
+// mas, Synapse authenticates with the shared secret as a bearer token, as it does towards MAS: that
+// stands for the client Synapse is registered as.
+const synapseBasic = `Basic ${Buffer.from(
+  `${encodeURIComponent(config.synapse_client.client_id)}:${encodeURIComponent(config.synapse_client.client_secret)}`,
+).toString('base64')}`;
 provider.use(async (ctx, next) => {
+  if (
+    ctx.path === '/oauth2/introspect'
+    && synapseApi.kind === 'mas'
+    && ctx.get('authorization') === `Bearer ${synapseApi.token}`
+  ) {
+    ctx.req.headers.authorization = synapseBasic;
+  }
   await next();
   if (ctx.path === '/oauth2/introspect' && ctx.status === 200 && ctx.body?.active && ctx.body.exp) {
     ctx.body = { ...ctx.body, expires_in: Math.max(0, ctx.body.exp - Math.floor(Date.now() / 1000)) };

@@ -1,26 +1,56 @@
 //! Installs of the two servers into `.peers/`, from the package registries through npm and pip,
 //! pinned by committed files: `xtask/peers/op/package-lock.json` and
-//! `xtask/peers/synapse/constraints.txt`. A stamp file holding a hash of the pins marks a finished
+//! `xtask/peers/synapse/constraints*.txt`. A stamp file holding a hash of the pins marks a finished
 //! install; a matching stamp skips the install.
 
+use super::state::Flavour;
 use crate::util::{self, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The Synapse release the harness runs: the last one with `experimental_features.msc3861`.
-pub(crate) const SYNAPSE_VERSION: &str = "1.156.0";
+/// A pinned Synapse release and where it is installed.
+pub(crate) struct SynapseRelease {
+    /// The version, e.g. `1.156.0`.
+    pub(crate) version: &'static str,
+    /// What pip installs; the constraints file pins everything it pulls in.
+    requirement: &'static str,
+    /// The constraints file in `xtask/peers/synapse/`.
+    constraints: &'static str,
+    /// The venv folder in `.peers/`.
+    venv: &'static str,
+}
 
-/// What the pip install asks for; the constraints file pins everything it pulls in.
-const SYNAPSE_REQUIREMENT: &str = "matrix-synapse[oidc]==1.156.0";
+/// Flavour msc3861: the last release with `experimental_features.msc3861` (it needs the `oidc` extra).
+const SYNAPSE_MSC3861: SynapseRelease = SynapseRelease {
+    version: "1.156.0",
+    requirement: "matrix-synapse[oidc]==1.156.0",
+    constraints: "constraints.txt",
+    venv: "venv",
+};
 
-/// Where an install lives.
+/// Flavour mas: the latest release when the harness was last updated.
+const SYNAPSE_LATEST: SynapseRelease = SynapseRelease {
+    version: "1.163.2",
+    requirement: "matrix-synapse==1.163.2",
+    constraints: "constraints-latest.txt",
+    venv: "venv-latest",
+};
+
+/// The Synapse release of a flavour.
+pub(crate) fn synapse_release(flavour: Flavour) -> &'static SynapseRelease {
+    match flavour {
+        Flavour::Msc3861 => &SYNAPSE_MSC3861,
+        Flavour::Mas => &SYNAPSE_LATEST,
+    }
+}
+
+/// Where the installs live.
 pub(crate) struct Installs {
     /// `.peers/op`: package.json, package-lock.json, node_modules and the server script.
     pub(crate) op_dir: PathBuf,
-    /// `.peers/venv`: the Python virtual environment with Synapse.
-    pub(crate) venv: PathBuf,
+    peers_dir: PathBuf,
 }
 
 impl Installs {
@@ -28,13 +58,18 @@ impl Installs {
     pub(crate) fn under(peers_dir: &Path) -> Installs {
         Installs {
             op_dir: peers_dir.join("op"),
-            venv: peers_dir.join("venv"),
+            peers_dir: peers_dir.to_owned(),
         }
     }
 
-    /// The venv's Python.
-    pub(crate) fn python(&self) -> PathBuf {
-        self.venv.join("bin").join("python")
+    /// The venv of a flavour's Synapse (`.peers/venv`, `.peers/venv-latest`).
+    pub(crate) fn venv(&self, flavour: Flavour) -> PathBuf {
+        self.peers_dir.join(synapse_release(flavour).venv)
+    }
+
+    /// The Python of a flavour's venv.
+    pub(crate) fn python(&self, flavour: Flavour) -> PathBuf {
+        self.venv(flavour).join("bin").join("python")
     }
 }
 
@@ -54,10 +89,10 @@ pub(crate) fn synapse_sources() -> PathBuf {
         .join("synapse")
 }
 
-/// Installs oidc-provider and Synapse unless the pinned installs are already there.
-pub(crate) fn ensure(installs: &Installs) -> Result {
+/// Installs oidc-provider and the flavour's Synapse unless the pinned installs are already there.
+pub(crate) fn ensure(installs: &Installs, flavour: Flavour) -> Result {
     ensure_op(&installs.op_dir)?;
-    ensure_synapse(&installs.venv)
+    ensure_synapse(&installs.venv(flavour), synapse_release(flavour))
 }
 
 fn ensure_op(dir: &Path) -> Result {
@@ -95,17 +130,18 @@ fn ensure_op(dir: &Path) -> Result {
     Ok(())
 }
 
-fn ensure_synapse(venv: &Path) -> Result {
-    let constraints_path = synapse_sources().join("constraints.txt");
+fn ensure_synapse(venv: &Path, release: &SynapseRelease) -> Result {
+    let constraints_path = synapse_sources().join(release.constraints);
     let constraints = read(&constraints_path)?;
-    let stamp = hash(&[SYNAPSE_REQUIREMENT.as_bytes(), &constraints]);
+    let stamp = hash(&[release.requirement.as_bytes(), &constraints]);
     let stamp_file = venv.join(".installed");
     if read(&stamp_file).ok().as_deref() == Some(stamp.as_bytes()) {
         return Ok(());
     }
     let started = Instant::now();
     println!(
-        "peers: installing {SYNAPSE_REQUIREMENT} (pip) into {}",
+        "peers: installing {} (pip) into {}",
+        release.requirement,
         venv.display()
     );
     remove_dir(venv)?;
@@ -130,11 +166,12 @@ fn ensure_synapse(venv: &Path) -> Result {
         "--constraint",
     ])
     .arg(&constraints_path)
-    .arg(SYNAPSE_REQUIREMENT);
+    .arg(release.requirement);
     util::run(pip)?;
     write(&stamp_file, stamp.as_bytes())?;
     println!(
-        "peers: Synapse installed in {:.1} s",
+        "peers: Synapse {} installed in {:.1} s",
+        release.version,
         started.elapsed().as_secs_f64()
     );
     Ok(())

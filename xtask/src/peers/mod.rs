@@ -2,13 +2,16 @@
 //!
 //! * an OpenID Provider — `oidc-provider` (npm, pinned) configured for Matrix by
 //!   `xtask/peers/op/server.mjs`, with switches for negative tests ([`OpControl`]);
-//! * a homeserver — Synapse 1.156.0 (PyPI, pinned) delegating authentication to that OP through
-//!   `experimental_features.msc3861`, configured from `xtask/peers/synapse/homeserver.yaml.in`.
+//! * a homeserver — Synapse (PyPI, pinned) delegating authentication to that OP, configured from
+//!   `xtask/peers/synapse/homeserver.yaml.in`: by default 1.156.0 through
+//!   `experimental_features.msc3861`; with `--mas`, the latest Synapse through
+//!   `matrix_authentication_service`, the OP playing the part of MAS ([`Flavour`]).
 //!
 //! Both listen on 127.0.0.1 on ports chosen when they start, over plain HTTP or (`--https`) over
-//! HTTPS with certificates from a CA the harness generates. Each mode is an independent set of peers
-//! with its own folder `.peers/<mode>/` and state file `.peers/<mode>/state.json` ([`PeersState`]);
-//! both modes may run at once. Installs live in `.peers/op` and `.peers/venv`, logs in `.peers/logs`.
+//! HTTPS with certificates from a CA the harness generates. Each mode and flavour is an independent
+//! set of peers ([`PeersOptions`]) with its own folder `.peers/<instance>/` (`http`, `https`,
+//! `http-mas`, `https-mas`) and state file `.peers/<instance>/state.json` ([`PeersState`]); several
+//! may run at once. Installs live in `.peers/op` and `.peers/venv*`, logs in `.peers/logs`.
 //!
 //! The lifecycle is idempotent: `up` installs what is missing, starts what is not running, waits
 //! until each server answers and records PIDs; `down` stops only processes it recorded (matching PID
@@ -25,7 +28,7 @@ mod tls;
 
 pub(crate) use control::{IssMisbehaviour, OpControl, Switch};
 pub(crate) use http::{client, runtime};
-pub(crate) use state::{Mode, PeersState, TestUser};
+pub(crate) use state::{Flavour, Mode, PeersState, TestUser};
 
 use crate::util::{self, Result};
 use install::Installs;
@@ -60,22 +63,57 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 const USAGE: &str = "usage: cargo xtask peers <command> [options]
 
 commands:
-  up [--https]          install if needed, start the OP and Synapse unless running, wait until they
-                        answer; write .peers/<mode>/state.json
-  down [--http|--https] stop the peers this harness started (default: both modes)
-  status                show what runs, where, and whether it answers
-  install               install oidc-provider and Synapse only
-  smoke [--https|--all] raw-protocol end-to-end check against the peers (brings them up and, if it
-                        started them, down again)
+  up [--https] [--mas]      install if needed, start the OP and Synapse unless running, wait until
+                            they answer; write .peers/<instance>/state.json
+  down [--http|--https] [--msc3861|--mas]
+                            stop the peers this harness started (default: every mode and flavour)
+  status                    show what runs, where, and whether it answers
+  install [--mas]           install oidc-provider and Synapse only
+  smoke [--https|--all] [--mas]
+                            raw-protocol end-to-end check against the peers (brings them up and, if
+                            it started them, down again); --all runs HTTP and HTTPS
 
-Logs are in .peers/logs/. HTTP is the default mode; --https uses a generated CA (.peers/tls/ca.pem).
+Modes: HTTP (default) or --https (certificates from a generated CA, .peers/tls/ca.pem).
+Flavours: Synapse 1.156.0 with msc3861 delegation (default), or --mas: the latest Synapse with
+matrix_authentication_service, the OP playing MAS. Logs are in .peers/logs/.
 ";
 
-/// Options of [`up`] and [`with_peers`].
-#[derive(Clone, Copy, Debug)]
+/// Which set of peers: the mode and the flavour. Each has its own folder, ports and state file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PeersOptions {
     /// HTTP or HTTPS.
     pub(crate) mode: Mode,
+    /// Synapse 1.156.0 with msc3861, or the latest Synapse with MAS delegation.
+    pub(crate) flavour: Flavour,
+}
+
+impl PeersOptions {
+    /// Every combination, in the order `status` and `down` walk them.
+    pub(crate) const ALL: [PeersOptions; 4] = [
+        PeersOptions::new(Mode::Http, Flavour::Msc3861),
+        PeersOptions::new(Mode::Https, Flavour::Msc3861),
+        PeersOptions::new(Mode::Http, Flavour::Mas),
+        PeersOptions::new(Mode::Https, Flavour::Mas),
+    ];
+
+    /// The peers of `mode` and `flavour`.
+    pub(crate) const fn new(mode: Mode, flavour: Flavour) -> PeersOptions {
+        PeersOptions { mode, flavour }
+    }
+
+    /// The instance name: `http`, `https`, `http-mas`, `https-mas` (folder and log names).
+    pub(crate) fn name(self) -> String {
+        match self.flavour {
+            Flavour::Msc3861 => self.mode.as_str().to_owned(),
+            Flavour::Mas => format!("{}-{}", self.mode, self.flavour),
+        }
+    }
+}
+
+impl std::fmt::Display for PeersOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
 }
 
 /// Which servers an [`up`] call started (the others were already running).
@@ -96,27 +134,36 @@ pub(crate) fn run(args: &[String]) -> Result {
     let flags = &args[1..];
     match command.as_str() {
         "up" => {
-            let mode = parse_mode(flags, &["--https"])?.unwrap_or(Mode::Http);
+            let sel = Selection::parse(flags, false)?;
+            let opts = PeersOptions::new(
+                sel.mode.unwrap_or(Mode::Http),
+                sel.flavour.unwrap_or_default(),
+            );
             let started_at = Instant::now();
-            let (state, started) = up(&PeersOptions { mode })?;
+            let (state, started) = up(&opts)?;
             print_state(&state, started);
             println!(
-                "peers ({mode}) ready in {:.1} s",
+                "peers ({opts}) ready in {:.1} s",
                 started_at.elapsed().as_secs_f64()
             );
             Ok(())
         }
         "down" => {
-            let modes = match parse_mode(flags, &["--http", "--https"])? {
-                Some(mode) => vec![mode],
-                None => Mode::ALL.to_vec(),
-            };
-            for mode in modes {
-                if down(mode)? {
-                    println!("peers ({mode}) stopped");
-                } else {
-                    println!("peers ({mode}) were not running");
+            let sel = Selection::parse(flags, false)?;
+            let mut stopped = false;
+            for opts in PeersOptions::ALL {
+                if sel.mode.is_some_and(|m| m != opts.mode)
+                    || sel.flavour.is_some_and(|f| f != opts.flavour)
+                {
+                    continue;
                 }
+                if down(opts)? {
+                    println!("peers ({opts}) stopped");
+                    stopped = true;
+                }
+            }
+            if !stopped {
+                println!("no peers were running");
             }
             Ok(())
         }
@@ -125,26 +172,26 @@ pub(crate) fn run(args: &[String]) -> Result {
             status()
         }
         "install" => {
-            no_flags(flags)?;
-            install::ensure(&Installs::under(&peers_dir()))?;
+            let sel = Selection::parse(flags, false)?;
+            if sel.mode.is_some() {
+                return Err("install takes no mode".to_owned());
+            }
+            install::ensure(
+                &Installs::under(&peers_dir()),
+                sel.flavour.unwrap_or_default(),
+            )?;
             println!("peers installed");
             Ok(())
         }
         "smoke" => {
-            let modes = if flags.iter().any(|f| f == "--all") {
-                no_flags(
-                    &flags
-                        .iter()
-                        .filter(|f| *f != "--all")
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                )?;
-                Mode::ALL.to_vec()
-            } else {
-                vec![parse_mode(flags, &["--https"])?.unwrap_or(Mode::Http)]
+            let sel = Selection::parse(flags, true)?;
+            let flavour = sel.flavour.unwrap_or_default();
+            let modes = match (sel.all, sel.mode) {
+                (true, _) => Mode::ALL.to_vec(),
+                (false, mode) => vec![mode.unwrap_or(Mode::Http)],
             };
             for mode in modes {
-                with_peers(&PeersOptions { mode }, smoke::run)?;
+                with_peers(&PeersOptions::new(mode, flavour), smoke::run)?;
             }
             Ok(())
         }
@@ -159,19 +206,43 @@ pub(crate) fn run(args: &[String]) -> Result {
     }
 }
 
-fn parse_mode(flags: &[String], allowed: &[&str]) -> Result<Option<Mode>> {
-    let mut mode = None;
-    for flag in flags {
-        let m = match flag.as_str() {
-            "--http" if allowed.contains(&"--http") => Mode::Http,
-            "--https" if allowed.contains(&"--https") => Mode::Https,
-            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
+/// Mode and flavour flags of a command; `None` where none was given.
+struct Selection {
+    mode: Option<Mode>,
+    flavour: Option<Flavour>,
+    all: bool,
+}
+
+impl Selection {
+    fn parse(flags: &[String], allow_all: bool) -> Result<Selection> {
+        let mut sel = Selection {
+            mode: None,
+            flavour: None,
+            all: false,
         };
-        if mode.replace(m).is_some_and(|old| old != m) {
-            return Err("give one mode only".to_owned());
+        for flag in flags {
+            match flag.as_str() {
+                "--http" => set_once(&mut sel.mode, Mode::Http)?,
+                "--https" => set_once(&mut sel.mode, Mode::Https)?,
+                "--msc3861" => set_once(&mut sel.flavour, Flavour::Msc3861)?,
+                "--mas" => set_once(&mut sel.flavour, Flavour::Mas)?,
+                "--all" if allow_all => sel.all = true,
+                other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
+            }
         }
+        if sel.all && sel.mode.is_some() {
+            return Err("--all runs both modes; give no mode with it".to_owned());
+        }
+        Ok(sel)
     }
-    Ok(mode)
+}
+
+fn set_once<T: PartialEq>(slot: &mut Option<T>, value: T) -> Result {
+    if slot.as_ref().is_some_and(|old| *old != value) {
+        return Err("give one mode and one flavour only".to_owned());
+    }
+    *slot = Some(value);
+    Ok(())
 }
 
 fn no_flags(flags: &[String]) -> Result {
@@ -181,7 +252,7 @@ fn no_flags(flags: &[String]) -> Result {
     }
 }
 
-/// Brings the peers of `opts.mode` up, runs `f`, and stops what it started — also when `f` fails or
+/// Brings the peers `opts` selects up, runs `f`, and stops what it started — also when `f` fails or
 /// panics. Peers that were already running stay up (a developer's `peers up` survives a test run),
 /// and their switches are reset before `f` runs.
 pub(crate) fn with_peers<T>(
@@ -190,7 +261,7 @@ pub(crate) fn with_peers<T>(
 ) -> Result<T> {
     let (state, started) = up(opts)?;
     let mut guard = StopOnDrop {
-        mode: opts.mode,
+        opts: *opts,
         started: Some(started),
     };
     let out = f(&state);
@@ -201,14 +272,14 @@ pub(crate) fn with_peers<T>(
 }
 
 struct StopOnDrop {
-    mode: Mode,
+    opts: PeersOptions,
     started: Option<Started>,
 }
 
 impl StopOnDrop {
     fn stop(&mut self) -> Result {
         match self.started.take() {
-            Some(started) => stop_started(self.mode, started),
+            Some(started) => stop_started(self.opts, started),
             None => Ok(()),
         }
     }
@@ -217,20 +288,20 @@ impl StopOnDrop {
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            eprintln!("peers ({}): {e}", self.mode);
+            eprintln!("peers ({}): {e}", self.opts);
         }
     }
 }
 
 /// Stops the servers `started` says this process started.
-fn stop_started(mode: Mode, started: Started) -> Result {
+fn stop_started(opts: PeersOptions, started: Started) -> Result {
     if started.op && started.synapse {
-        return down(mode).map(drop);
+        return down(opts).map(drop);
     }
     if !started.op && !started.synapse {
         return Ok(());
     }
-    let path = state_path(mode);
+    let path = state_path(opts);
     let Some(mut state) = PeersState::load(&path)? else {
         return Ok(());
     };
@@ -252,43 +323,44 @@ pub(crate) fn peers_dir() -> PathBuf {
     util::workspace_root().join(".peers")
 }
 
-fn mode_dir(mode: Mode) -> PathBuf {
-    peers_dir().join(mode.as_str())
+fn instance_dir(opts: PeersOptions) -> PathBuf {
+    peers_dir().join(opts.name())
 }
 
-/// `.peers/<mode>/state.json`.
-pub(crate) fn state_path(mode: Mode) -> PathBuf {
-    mode_dir(mode).join("state.json")
+/// `.peers/<instance>/state.json`.
+pub(crate) fn state_path(opts: PeersOptions) -> PathBuf {
+    instance_dir(opts).join("state.json")
 }
 
-/// The state of running peers of `mode`, if any were brought up.
-pub(crate) fn current_state(mode: Mode) -> Result<Option<PeersState>> {
-    PeersState::load(&state_path(mode))
+/// The state of the peers `opts` selects, if they were brought up.
+pub(crate) fn current_state(opts: PeersOptions) -> Result<Option<PeersState>> {
+    PeersState::load(&state_path(opts))
 }
 
 /// Installs if needed and starts whatever of the OP and Synapse is not running, then waits until both
 /// answer. Returns the state and which servers this call started.
 pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
+    let opts = *opts;
     let mode = opts.mode;
-    let dir = mode_dir(mode);
+    let dir = instance_dir(opts);
     let logs = peers_dir().join("logs");
     for d in [&dir, &logs] {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
-    let path = state_path(mode);
+    let path = state_path(opts);
     let existing = PeersState::load(&path)?;
     let alive = |p: Option<ProcessId>| p.is_some_and(process::is_alive);
     let mut state = match existing {
         Some(s) if alive(s.op.process) || alive(s.synapse.process) => {
             if mode == Mode::Https && s.ca_pem.as_deref().is_none_or(|p| !p.is_file()) {
                 // The CA the running servers use is gone: start both anew with a new one.
-                down(mode)?;
-                fresh_state(mode, &logs)?
+                down(opts)?;
+                fresh_state(opts, &logs)?
             } else {
                 s
             }
         }
-        _ => fresh_state(mode, &logs)?,
+        _ => fresh_state(opts, &logs)?,
     };
     let op_running = alive(state.op.process);
     let synapse_running = alive(state.synapse.process);
@@ -301,7 +373,7 @@ pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
     state.ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
 
     if !op_running || !synapse_running {
-        install::ensure(&Installs::under(&peers_dir()))?;
+        install::ensure(&Installs::under(&peers_dir()), opts.flavour)?;
     }
     if !op_running {
         state.op.process = Some(start_op(&state, &dir, tls.as_ref())?);
@@ -312,7 +384,7 @@ pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
         state.synapse.process = match start_synapse(&state, &dir, tls.as_ref()) {
             Ok(p) => Some(p),
             Err(e) => {
-                let _ = stop_started(mode, started);
+                let _ = stop_started(opts, started);
                 return Err(e);
             }
         };
@@ -323,8 +395,8 @@ pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
     let rt = runtime()?;
     let ready = rt.block_on(wait_until_ready(&state, started));
     if let Err(e) = ready {
-        if let Err(stop) = stop_started(mode, started) {
-            eprintln!("peers ({mode}): {stop}");
+        if let Err(stop) = stop_started(opts, started) {
+            eprintln!("peers ({opts}): {stop}");
         }
         return Err(e);
     }
@@ -333,13 +405,16 @@ pub(crate) fn up(opts: &PeersOptions) -> Result<(PeersState, Started)> {
 }
 
 /// Ports, secrets and users for peers that are not running.
-fn fresh_state(mode: Mode, logs: &Path) -> Result<PeersState> {
+fn fresh_state(opts: PeersOptions, logs: &Path) -> Result<PeersState> {
+    let PeersOptions { mode, flavour } = opts;
     let scheme = mode.as_str();
     let [op_port, synapse_port, front_port] = distinct_free_ports()?;
     let issuer = format!("{scheme}://127.0.0.1:{op_port}");
+    let secret = |prefix: &str| -> Result<String> { Ok(format!("{prefix}{}", random_string(32)?)) };
     Ok(PeersState {
         version: state::STATE_VERSION,
         mode,
+        flavour,
         op: OpState {
             control_url: format!("{issuer}/__harness"),
             homeserver_front_url: format!("{scheme}://127.0.0.1:{front_port}"),
@@ -347,16 +422,23 @@ fn fresh_state(mode: Mode, logs: &Path) -> Result<PeersState> {
             issuer,
             port: op_port,
             process: None,
-            log: logs.join(format!("op-{mode}.log")),
+            log: logs.join(format!("op-{opts}.log")),
         },
         synapse: SynapseState {
             url: format!("{scheme}://127.0.0.1:{synapse_port}"),
             port: synapse_port,
             server_name: SERVER_NAME.to_owned(),
-            version: install::SYNAPSE_VERSION.to_owned(),
-            admin_token: format!("syt_admin_{}", random_string(32)?),
+            version: install::synapse_release(flavour).version.to_owned(),
+            admin_token: match flavour {
+                Flavour::Msc3861 => Some(secret("syt_admin_")?),
+                Flavour::Mas => None,
+            },
+            mas_secret: match flavour {
+                Flavour::Msc3861 => None,
+                Flavour::Mas => Some(secret("mas_")?),
+            },
             process: None,
-            log: logs.join(format!("synapse-{mode}.log")),
+            log: logs.join(format!("synapse-{opts}.log")),
         },
         introspection_client: ClientCredentials {
             client_id: SYNAPSE_CLIENT_ID.to_owned(),
@@ -419,7 +501,12 @@ fn start_op(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Resu
         "tls": tls.map(|t| json!({ "cert": t.cert_pem, "key": t.key_pem })),
         "front_port": state.op.homeserver_front_port,
         "homeserver_url": state.synapse.url,
-        "admin_token": state.synapse.admin_token,
+        // How the OP creates users and devices in Synapse: the admin API (msc3861) or MAS's API.
+        "synapse_api": match (&state.synapse.admin_token, &state.synapse.mas_secret) {
+            (Some(token), _) => json!({ "kind": "admin", "token": token }),
+            (None, Some(secret)) => json!({ "kind": "mas", "token": secret }),
+            (None, None) => return Err("the peers state has neither an admin token nor a MAS secret".to_owned()),
+        },
         "server_name": state.synapse.server_name,
         "synapse_client": {
             "client_id": state.introspection_client.client_id,
@@ -445,7 +532,10 @@ fn start_op(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) -> Resu
     process::spawn(
         cmd,
         &state.op.log,
-        &format!("oidc-provider {} ({})", state.op.issuer, state.mode),
+        &format!(
+            "oidc-provider {} ({}, {})",
+            state.op.issuer, state.mode, state.flavour
+        ),
     )
 }
 
@@ -457,9 +547,14 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
     if !signing_key.is_file() {
         write_atomically(&signing_key, synapse_signing_key()?.as_bytes())?;
     }
-    let template_path = install::synapse_sources().join("homeserver.yaml.in");
-    let template = std::fs::read_to_string(&template_path)
-        .map_err(|e| format!("cannot read {}: {e}", template_path.display()))?;
+    let read_template = |name: &str| {
+        let path = install::synapse_sources().join(name);
+        std::fs::read_to_string(&path)
+            .map(|text| (path.clone(), text))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let (template_path, template) = read_template("homeserver.yaml.in")?;
+    let (_, auth) = read_template(&format!("auth-{}.yaml.in", state.flavour))?;
     let data_str = path_str(&data)?;
     let tls_files = match tls {
         Some(t) => format!(
@@ -469,7 +564,8 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
         ),
         None => String::new(),
     };
-    let values: [(&str, String); 12] = [
+    let values: [(&str, String); 14] = [
+        ("AUTH", auth),
         ("SERVER_NAME", state.synapse.server_name.clone()),
         ("HOMESERVER_URL", state.synapse.url.clone()),
         ("DATA_DIR", data_str),
@@ -484,7 +580,14 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
             "CLIENT_SECRET",
             state.introspection_client.client_secret.clone(),
         ),
-        ("ADMIN_TOKEN", state.synapse.admin_token.clone()),
+        (
+            "ADMIN_TOKEN",
+            state.synapse.admin_token.clone().unwrap_or_default(),
+        ),
+        (
+            "MAS_SECRET",
+            state.synapse.mas_secret.clone().unwrap_or_default(),
+        ),
     ];
     let mut config = template;
     for (name, value) in &values {
@@ -501,7 +604,7 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
     write_atomically(&config_path, config.as_bytes())?;
 
     let installs = Installs::under(&peers_dir());
-    let mut cmd = Command::new(installs.python());
+    let mut cmd = Command::new(installs.python(state.flavour));
     cmd.current_dir(&data)
         .args(["-m", "synapse.app.homeserver", "--config-path"])
         .arg(&config_path)
@@ -517,8 +620,8 @@ fn start_synapse(state: &PeersState, dir: &Path, tls: Option<&tls::TlsFiles>) ->
         cmd,
         &state.synapse.log,
         &format!(
-            "Synapse {} {} ({})",
-            state.synapse.version, state.synapse.url, state.mode
+            "Synapse {} {} ({}, {})",
+            state.synapse.version, state.synapse.url, state.mode, state.flavour
         ),
     )
 }
@@ -628,24 +731,39 @@ async fn wait_until_ready(state: &PeersState, started: Started) -> Result {
         ));
     }
     for user in &state.users {
-        let url = format!(
-            "{}/_synapse/admin/v2/users/{}",
-            state.synapse.url,
-            form_urlencoded::byte_serialize(user.user_id.as_bytes()).collect::<String>()
-        );
-        let res = http
-            .put(&url)
-            .bearer_auth(&state.synapse.admin_token)
+        let (url, token, body) = match (&state.synapse.admin_token, &state.synapse.mas_secret) {
+            (Some(token), _) => (
+                format!(
+                    "{}/_synapse/admin/v2/users/{}",
+                    state.synapse.url,
+                    form_urlencoded::byte_serialize(user.user_id.as_bytes()).collect::<String>()
+                ),
+                token,
+                json!({ "displayname": user.displayname }),
+            ),
+            (None, Some(secret)) => (
+                format!("{}/_synapse/mas/provision_user", state.synapse.url),
+                secret,
+                json!({ "localpart": user.username, "set_displayname": user.displayname }),
+            ),
+            (None, None) => return Err("the peers state has no Synapse credentials".to_owned()),
+        };
+        let request = match state.synapse.admin_token {
+            Some(_) => http.put(&url),
+            None => http.post(&url),
+        };
+        let res = request
+            .bearer_auth(token)
             .header("content-type", "application/json")
-            .body(json!({ "displayname": user.displayname }).to_string())
+            .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("PUT {url}: {e}"))?;
+            .map_err(|e| format!("{url}: {e}"))?;
         let status = res.status();
         if !status.is_success() {
             let body = res.text().await.unwrap_or_default();
             return Err(format!(
-                "creating {} in Synapse: PUT {url} answered {status}: {body}",
+                "creating {} in Synapse: {url} answered {status}: {body}",
                 user.user_id
             ));
         }
@@ -701,9 +819,9 @@ async fn wait_for_json(
     serde_json::from_str(&text).map_err(|e| format!("{url} answered non-JSON ({e}): {text}"))
 }
 
-/// Stops the peers of `mode` and removes their state file. Returns whether anything ran.
-pub(crate) fn down(mode: Mode) -> Result<bool> {
-    let path = state_path(mode);
+/// Stops the peers `opts` selects and removes their state file. Returns whether anything ran.
+pub(crate) fn down(opts: PeersOptions) -> Result<bool> {
+    let path = state_path(opts);
     let Some(processes) = state::recorded_processes(&path)? else {
         return Ok(false);
     };
@@ -721,12 +839,16 @@ pub(crate) fn down(mode: Mode) -> Result<bool> {
 fn status() -> Result {
     let rt = runtime()?;
     let mut any = false;
-    for mode in Mode::ALL {
-        let Some(state) = current_state(mode)? else {
+    for opts in PeersOptions::ALL {
+        let Some(state) = current_state(opts)? else {
             continue;
         };
         any = true;
-        println!("peers ({mode}): {}", state_path(mode).display());
+        println!(
+            "peers ({opts}): Synapse {}, {}",
+            state.synapse.version,
+            state_path(opts).display()
+        );
         let http = client(state.ca_pem.as_deref(), false)?;
         let probes = [
             (
@@ -787,10 +909,12 @@ fn print_state(state: &PeersState, started: Started) {
         how(started.op)
     );
     println!(
-        "Synapse  {}  pid {} ({}), server name {}",
+        "Synapse  {}  pid {} ({}), {} ({}), server name {}",
         state.synapse.url,
         pid(state.synapse.process),
         how(started.synapse),
+        state.synapse.version,
+        state.flavour,
         state.synapse.server_name
     );
     println!(
@@ -800,5 +924,8 @@ fn print_state(state: &PeersState, started: Started) {
     if let Some(ca) = &state.ca_pem {
         println!("CA       {}", ca.display());
     }
-    println!("state    {}", state_path(state.mode).display());
+    println!(
+        "state    {}",
+        state_path(PeersOptions::new(state.mode, state.flavour)).display()
+    );
 }

@@ -24,7 +24,11 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Runs the smoke check against running peers.
 pub(crate) fn run(state: &PeersState) -> Result {
     let started = Instant::now();
-    println!("\n==> smoke ({})", state.mode);
+    let instance = super::PeersOptions::new(state.mode, state.flavour);
+    println!(
+        "\n==> smoke ({instance}: Synapse {})",
+        state.synapse.version
+    );
     let rt = runtime()?;
     let mut smoke = Smoke::new(state)?;
     let result = rt.block_on(smoke.all());
@@ -33,8 +37,7 @@ pub(crate) fn run(state: &PeersState) -> Result {
     result?;
     reset?;
     println!(
-        "smoke ({}): {} checks passed in {:.1} s",
-        state.mode,
+        "smoke ({instance}): {} checks passed in {:.1} s",
         smoke.passed,
         started.elapsed().as_secs_f64()
     );

@@ -1,4 +1,4 @@
-//! The state file of a running set of peers: `.peers/<mode>/state.json`.
+//! The state file of a running set of peers: `.peers/<instance>/state.json`.
 //!
 //! It is what a test needs to talk to the peers (URLs, the CA to trust, the test users, the admin token)
 //! and what `peers down` needs to stop exactly the processes `peers up` started (PID + start time).
@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Version of the state-file format; bumped when a field changes meaning.
-pub(crate) const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 2;
 
 /// Plain HTTP on 127.0.0.1, or HTTPS with the harness's own CA.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// Both modes, in the order `status` and `down` walk them.
+    /// Both modes.
     pub(crate) const ALL: [Mode; 2] = [Mode::Http, Mode::Https];
 
     /// `http` or `https`: the URL scheme and the name of the mode's folder.
@@ -35,6 +35,34 @@ impl Mode {
 }
 
 impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which Synapse, and how it delegates authentication to the OP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Flavour {
+    /// Synapse 1.156.0 with `experimental_features.msc3861` (generic OAuth delegation; the default).
+    #[default]
+    Msc3861,
+    /// The latest Synapse with `matrix_authentication_service`: the OP plays the part of MAS
+    /// (introspection with a shared secret, provisioning through `/_synapse/mas/*`).
+    Mas,
+}
+
+impl Flavour {
+    /// `msc3861` or `mas`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Msc3861 => "msc3861",
+            Flavour::Mas => "mas",
+        }
+    }
+}
+
+impl fmt::Display for Flavour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -81,8 +109,11 @@ pub(crate) struct SynapseState {
     pub(crate) server_name: String,
     /// The Synapse version installed.
     pub(crate) version: String,
-    /// msc3861 `admin_token`: a bearer token with admin rights on Synapse's admin API.
-    pub(crate) admin_token: String,
+    /// Flavour msc3861: the `admin_token`, a bearer token with admin rights on Synapse's admin API.
+    pub(crate) admin_token: Option<String>,
+    /// Flavour mas: the secret shared between Synapse and the OP (`matrix_authentication_service`);
+    /// it authorizes `/_synapse/mas/*` calls.
+    pub(crate) mas_secret: Option<String>,
     /// The running process, if any.
     pub(crate) process: Option<ProcessId>,
     /// Its log file.
@@ -118,6 +149,8 @@ pub(crate) struct PeersState {
     pub(crate) version: u32,
     /// HTTP or HTTPS.
     pub(crate) mode: Mode,
+    /// How Synapse delegates authentication.
+    pub(crate) flavour: Flavour,
     /// The OpenID Provider.
     pub(crate) op: OpState,
     /// The homeserver.

@@ -894,7 +894,7 @@ fn status() -> Result {
         }
     }
     if !any {
-        println!("no peers running (cargo xtask peers up [--https])");
+        println!("no peers running (cargo xtask peers up [--https] [--mas])");
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //!
 //! Every round trip in the core is "build an [`OutgoingRequest`]" then "hand the `http::Response` to the
 //! matching handler". The [`Expectations`] travel with the request so that the transport can enforce
-//! them (size bound, no redirects, timeout); the handler re-checks what it can with [`check_json`] /
-//! [`check_status`].
+//! them (size bound, no redirects, timeout); the handler re-checks what it can with [`check_json`]
+//! (and [`check_envelope`] / [`error_from_response`] for non-JSON answers).
 
 use crate::Secret;
 use crate::error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};

@@ -529,7 +529,10 @@ impl OAuthClient {
 
     fn live(&self, key: &SessionKey) -> Option<AuthSession> {
         let live = lock(&self.inner.live);
-        let shared = live.get(key).and_then(Weak::upgrade)?;
+        let shared = live
+            .get(key)
+            .and_then(Weak::upgrade)
+            .filter(|s| !s.is_ended())?;
         Some(AuthSession::new(self.clone(), shared))
     }
 

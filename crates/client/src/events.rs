@@ -123,7 +123,7 @@ pub struct SessionEvents {
 impl SessionEvents {
     /// The next event if one is queued, without waiting.
     pub fn try_next(&mut self) -> Option<SessionEvent> {
-        self.rx.try_next().ok().flatten()
+        self.rx.try_recv().ok()
     }
 }
 

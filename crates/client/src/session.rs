@@ -22,7 +22,7 @@ use crate::error::{Error, Operation};
 use crate::events::{LogoutReason, SessionEvent};
 use crate::single_flight::{SharedFuture, lock};
 use futures_util::FutureExt;
-use matrix_oidc_core::revoke::{RevocationError, RevocationRequest, TokenTypeHint};
+use matrix_oidc_core::revoke::{RevocationRequest, TokenTypeHint};
 use matrix_oidc_core::whoami::{Whoami, WhoamiError};
 use matrix_oidc_core::{
     AccountAction, RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy,
@@ -156,6 +156,11 @@ impl SessionShared {
         st.unsaved = false;
     }
 
+    /// Whether the session ended in this process.
+    pub(crate) fn is_ended(&self) -> bool {
+        lock(&self.state).ended.is_some()
+    }
+
     /// Ends the refresh in flight: clears it and applies `f`, under the lock.
     fn settle<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> R {
         let mut st = lock(&self.state);
@@ -259,7 +264,11 @@ impl AuthSession {
     async fn drive(&self, trigger: Trigger) -> Result<AccessToken, Error> {
         self.persist_unsaved().await;
         let now = self.client.inner.clock.now();
-        let waiting = {
+        enum Next {
+            Await(SharedFuture<Result<AccessToken, Error>>),
+            ConfirmLoggedOut { soft_logout: bool },
+        }
+        let next = {
             let mut st = lock(&self.shared.state);
             if let Some(reason) = st.ended {
                 return Err(ended_error(reason));
@@ -272,7 +281,14 @@ impl AuthSession {
                 } => st.coordinator.on_unknown_token(generation, soft_logout, now),
             };
             match decision {
-                RefreshDecision::Use { .. } => return Ok(st.current_token()),
+                RefreshDecision::Use { .. } => match &st.inflight {
+                    // Without a spawner, a refresh in flight moves only while someone awaits it;
+                    // its first caller may have been cancelled. Waiting for it (one round trip)
+                    // rather than using the still-valid old token makes sure it completes and
+                    // its rotated refresh token is stored.
+                    Some(fut) if self.client.inner.spawner.is_none() => Next::Await(fut.clone()),
+                    _ => return Ok(st.current_token()),
+                },
                 RefreshDecision::Refresh(ticket) => {
                     tracing::info!(reason = ?ticket.reason(), "refreshing the access token");
                     let fut = self.start_refresh(ticket);
@@ -280,12 +296,12 @@ impl AuthSession {
                     if let Some(spawner) = &self.client.inner.spawner {
                         spawner.spawn(Box::pin(fut.clone().map(drop)));
                     }
-                    fut
+                    Next::Await(fut)
                 }
                 RefreshDecision::Wait => match &st.inflight {
                     Some(fut) => {
                         tracing::debug!("waiting for the refresh in flight");
-                        fut.clone()
+                        Next::Await(fut.clone())
                     }
                     // The coordinator and `inflight` change together under this lock, so this
                     // cannot happen; report it as a temporary failure rather than spin.
@@ -302,12 +318,7 @@ impl AuthSession {
                         source: None,
                     });
                 }
-                RefreshDecision::LoggedOut { soft_logout } => {
-                    return Err(Error::LoggedOut {
-                        soft_logout,
-                        source: None,
-                    });
-                }
+                RefreshDecision::LoggedOut { soft_logout } => Next::ConfirmLoggedOut { soft_logout },
                 _ => {
                     return Err(Error::RefreshFailed {
                         retry_at: now,
@@ -316,7 +327,58 @@ impl AuthSession {
                 }
             }
         };
-        waiting.await
+        match next {
+            Next::Await(fut) => fut.await,
+            Next::ConfirmLoggedOut { soft_logout } => self.confirm_logged_out(soft_logout).await,
+        }
+    }
+
+    /// The coordinator says the session is over without a refresh (no refresh token left and the
+    /// access token expired, or a just-refreshed token rejected). Another process may have signed
+    /// in again or refreshed meanwhile: if the store has other tokens, use them; else end the
+    /// session here and in the store.
+    async fn confirm_logged_out(&self, soft_logout: bool) -> Result<AccessToken, Error> {
+        let inner = &self.client.inner;
+        let key = &self.shared.key;
+        match inner.sessions.load(key).await {
+            Ok(Some(stored)) => {
+                let mut st = lock(&self.shared.state);
+                if st.ended.is_none() && !st.unsaved && st.adopt(stored.session) {
+                    st.stored_generation = Some(stored.generation);
+                    let token = st.current_token();
+                    drop(st);
+                    tracing::info!("the store has newer tokens: using them");
+                    inner.events.emit(SessionEvent::TokensRefreshed {
+                        key: key.clone(),
+                        by_this_process: false,
+                    });
+                    return Ok(token);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the store"),
+        }
+        let reason = LogoutReason::RefreshRejected { soft_logout };
+        let newly_ended = {
+            let mut st = lock(&self.shared.state);
+            let newly = st.ended.is_none();
+            st.ended.get_or_insert(reason);
+            newly
+        };
+        if newly_ended {
+            tracing::warn!(soft_logout, "the session cannot be refreshed: logged out");
+            if let Err(error) = inner.sessions.delete(key).await {
+                tracing::warn!(%error, "could not delete the logged-out session");
+            }
+            inner.events.emit(SessionEvent::LoggedOut {
+                key: key.clone(),
+                reason,
+            });
+        }
+        Err(Error::LoggedOut {
+            soft_logout,
+            source: None,
+        })
     }
 
     fn start_refresh(&self, ticket: RefreshTicket) -> SharedFuture<Result<AccessToken, Error>> {

@@ -80,6 +80,7 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> SingleFlight<K, V> {
     }
 
     /// Joins or starts the operation for `key` and awaits it.
+    #[cfg(test)]
     pub(crate) async fn run<F: MaybeSendFuture<V>>(&self, key: K, start: impl FnOnce() -> F) -> V {
         let (fut, _) = self.join(&key, start);
         self.finish(&key, fut).await

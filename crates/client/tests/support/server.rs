@@ -11,7 +11,7 @@
 //! Every request is counted per endpoint, and the token endpoint can be held open
 //! ([`FakeServer::pause_token_endpoint`]) to cancel a client in the middle of a refresh.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 use base64::Engine;
 use bytes::Bytes;
@@ -55,6 +55,10 @@ pub struct Config {
     pub device_poll_script: VecDeque<&'static str>,
     /// Whether to send RFC 9207 `iss` on the callback.
     pub send_iss: bool,
+    /// The status the token endpoint answers every request with (`None`: work).
+    pub token_failure: Option<u16>,
+    /// Every endpoint answers 503 (the server is down behind its proxy).
+    pub unavailable: bool,
 }
 
 impl Default for Config {
@@ -71,6 +75,8 @@ impl Default for Config {
             device_error_status: 400,
             device_poll_script: VecDeque::new(),
             send_iss: false,
+            token_failure: None,
+            unavailable: false,
         }
     }
 }
@@ -305,11 +311,20 @@ impl FakeServer {
             .clients
             .get(&client_id)
             .unwrap_or_else(|| panic!("unknown client {client_id}"));
+        // Loopback redirect URIs match whatever the port (Matrix spec, RFC 8252 §7.3).
+        let without_port = |u: &str| {
+            let mut u = Url::parse(u).unwrap();
+            if u.scheme() == "http" && u.host_str() == Some("127.0.0.1") {
+                u.set_port(None).unwrap();
+            }
+            u
+        };
         let registered = client["redirect_uris"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|u| u.as_str() == Some(redirect_uri.as_str()));
+            .filter_map(|u| u.as_str())
+            .any(|u| without_port(u) == without_port(&redirect_uri));
         assert!(registered, "{redirect_uri} not registered");
         let scope = get("scope");
         assert!(scope.contains("urn:matrix:client:api:*"), "{scope}");
@@ -473,6 +488,14 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_owned);
+        if self.config.lock().unwrap().unavailable {
+            self.count("unavailable");
+            return Response::builder()
+                .status(503)
+                .header("content-type", "text/html")
+                .body(Full::new(Bytes::from_static(b"<h1>503 Service Unavailable</h1>")))
+                .unwrap();
+        }
         match (parts.method.as_str(), path.as_str()) {
             ("GET", "/_matrix/client/v1/auth_metadata") => {
                 self.count("auth_metadata");
@@ -605,6 +628,9 @@ impl Shared {
         let config = self.config.lock().unwrap().clone();
         let grant = f.get("grant_type").map(String::as_str).unwrap_or("");
         self.count(&format!("token:{grant}"));
+        if let Some(status) = config.token_failure {
+            return oauth_error(status, "temporarily_unavailable", "try later");
+        }
         let Some(client_id) = f.get("client_id") else {
             return oauth_error(401, "invalid_client", "client_id is required");
         };

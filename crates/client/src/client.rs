@@ -12,7 +12,9 @@ use matrix_oidc_core::discovery::{
 use matrix_oidc_core::legacy::{
     LegacyProbe, LoginApi, LoginFlowsRequest, OAuthProbe, choose_login_api,
 };
-use matrix_oidc_core::registration::{ClientMetadata, ClientRegistration, MetadataRules, Registration};
+use matrix_oidc_core::registration::{
+    ClientMetadata, ClientRegistration, MetadataRules, Registration,
+};
 use matrix_oidc_core::whoami::{Whoami, WhoamiRequest};
 use matrix_oidc_core::{
     AccountAction, HttpClient, OsRandom, OutgoingRequest, RandomSource, RefreshPolicy, Secret,
@@ -107,10 +109,13 @@ impl std::fmt::Debug for OAuthClientBuilder {
 
 impl OAuthClientBuilder {
     /// One store for pending logins, sessions and the refresh lock (a
-    /// [`FileStore`](matrix_oidc_storage::FileStore) or
-    /// [`SqliteStore`](matrix_oidc_storage::SqliteStore) to survive restarts and share sessions
+    /// [`FileStore`](matrix_oidc_storage::FileStore) or `SqliteStore` (feature `sqlite` of
+    /// `matrix-oidc-storage`) to survive restarts and share sessions
     /// between processes). Default: a [`MemoryStore`], which forgets everything on exit.
-    pub fn store<S: PendingStore + SessionStore + SessionLock + 'static>(mut self, store: S) -> Self {
+    pub fn store<S: PendingStore + SessionStore + SessionLock + 'static>(
+        mut self,
+        store: S,
+    ) -> Self {
         let store = Arc::new(store);
         self.pending = Some(store.clone());
         self.sessions = Some(store.clone());
@@ -242,6 +247,8 @@ impl Target {
     }
 }
 
+// One per discovery, on the stack of the discovery future.
+#[allow(clippy::large_enum_variant)]
 enum Machine {
     Matrix(MatrixDiscovery),
     Issuer(IssuerDiscovery),

@@ -115,7 +115,10 @@ impl DeviceLogin {
 
     /// The same page with the code filled in, if the server offers it.
     pub fn verification_uri_complete(&self) -> Option<&Url> {
-        self.poller.authorization().verification_uri_complete.as_ref()
+        self.poller
+            .authorization()
+            .verification_uri_complete
+            .as_ref()
     }
 
     /// What to show: the complete URI if offered, else the plain one (show the user code too).
@@ -164,7 +167,11 @@ impl DeviceLogin {
             .poll(now)
             .map_err(|e| Error::device(Operation::DevicePoll, e))?;
         let request = match action {
-            PollAction::Wait { until } => return Ok(DevicePoll::Pending { next_poll_at: until }),
+            PollAction::Wait { until } => {
+                return Ok(DevicePoll::Pending {
+                    next_poll_at: until,
+                });
+            }
             PollAction::Send(request) => request,
             PollAction::AwaitingResponse => {
                 // An earlier poll_once was cancelled while its request was out: count it as a
@@ -214,13 +221,10 @@ impl DeviceLogin {
             }
             PollStatus::Authorized(tokens) => {
                 tracing::info!("device authorization granted");
-                let session = Session::new(
-                    self.issuer.clone(),
-                    self.client_id().to_owned(),
-                    tokens,
-                )
-                .with_homeserver(Some(self.homeserver.clone()))
-                .with_device_id(self.device_id.as_ref().map(|d| d.as_str().to_owned()));
+                let session =
+                    Session::new(self.issuer.clone(), self.client_id().to_owned(), tokens)
+                        .with_homeserver(Some(self.homeserver.clone()))
+                        .with_device_id(self.device_id.as_ref().map(|d| d.as_str().to_owned()));
                 let mut session = session;
                 let whoami = self
                     .client

@@ -89,7 +89,9 @@ pub enum Error {
     Discovery(DiscoveryError),
     /// The homeserver now delegates to another authorization server than the one that issued the
     /// session's tokens; they cannot be refreshed or revoked there. Sign in again.
-    #[error("the homeserver's authorization server is now {found}, but the session was issued by {expected}")]
+    #[error(
+        "the homeserver's authorization server is now {found}, but the session was issued by {expected}"
+    )]
     IssuerChanged {
         /// The session's issuer.
         expected: String,
@@ -198,9 +200,9 @@ impl Error {
             Error::Token(e) => e.is_transient(),
             Error::DeviceGrant(DeviceGrantError::Token(e)) => e.is_transient(),
             Error::Revocation(e) => e.is_transient(),
-            Error::Registration(RegistrationError::Http { error, .. }) => error
-                .status()
-                .is_some_and(|s| s >= 500 || s == 429),
+            Error::Registration(RegistrationError::Http { error, .. }) => {
+                error.status().is_some_and(|s| s >= 500 || s == 429)
+            }
             _ => false,
         }
     }
@@ -211,9 +213,12 @@ impl Error {
             Error::Cancelled { error } => Some(error),
             Error::Callback(e) => e.oauth_error(),
             Error::Token(e) => e.oauth_error(),
-            Error::LoggedOut { source: Some(e), .. } | Error::RefreshFailed { source: Some(e), .. } => {
-                e.oauth_error()
+            Error::LoggedOut {
+                source: Some(e), ..
             }
+            | Error::RefreshFailed {
+                source: Some(e), ..
+            } => e.oauth_error(),
             Error::Registration(RegistrationError::Rejected { error, .. }) => Some(error),
             Error::DeviceGrant(
                 DeviceGrantError::AccessDenied { error }

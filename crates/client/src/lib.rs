@@ -48,7 +48,7 @@
 //! The client is generic over the transport ([`HttpClient`](matrix_oidc_core::HttpClient)) and the
 //! stores ([`matrix_oidc_storage`]'s traits), reads time through a [`Clock`], waits only through a
 //! [`Sleep`] you pass to [`DeviceLogin::wait`], and spawns nothing unless given a [`Spawn`]. With
-//! the `tokio` feature, [`TokioSleep`] and [`TokioSpawner`] are ready-made.
+//! the `tokio` feature, `TokioSleep` and `TokioSpawner` are ready-made.
 //!
 //! ## Guarantees
 //!
@@ -66,6 +66,10 @@
 //! See `docs/parity.md` for how each matrix-js-sdk and matrix-rust-sdk function maps to this crate.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `Error` is 128 bytes because it carries the core's errors unboxed, so that callers can match
+// nested variants (`Error::DeviceGrant(DeviceGrantError::ExpiredToken { .. })`). It is only ever
+// returned from network operations, where that size costs nothing measurable.
+#![allow(clippy::result_large_err)]
 
 mod cache;
 mod client;
@@ -99,3 +103,60 @@ pub use matrix_oidc_core::{
     Timestamp,
 };
 pub use matrix_oidc_storage::SessionKey;
+
+#[cfg(test)]
+mod api_tests {
+    //! Compile-time checks: every public future is `Send` (usable with `tokio::spawn` and other
+    //! work-stealing executors), and the long-lived types are `Send + Sync`.
+    use super::*;
+    use url::Url;
+
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[allow(dead_code, clippy::too_many_arguments)]
+    fn futures_are_send(
+        client: &OAuthClient,
+        session: &AuthSession,
+        device: &mut DeviceLogin,
+        url: &Url,
+        login: &LoginOptions,
+        device_options: &DeviceLoginOptions,
+        token: &AccessToken,
+        metadata: &ClientMetadata,
+    ) {
+        send(&client.discover(url));
+        send(&client.discover_issuer(url));
+        send(&client.login_api(url));
+        send(&client.register_client(url, metadata));
+        send(&client.account_management_url(url, AccountAction::Profile, None));
+        send(&client.start_login(login));
+        send(&client.finish_login("x"));
+        send(&client.abort_login("x"));
+        send(&client.start_device_login(device_options));
+        send(&client.restore(session.key()));
+        send(&client.sessions());
+        send(&client.import_session(session.session()));
+        send(&session.access_token());
+        send(&session.handle_unknown_token(token, false));
+        send(&session.logout());
+        send(&session.whoami());
+        send(&session.account_management_url(AccountAction::Profile));
+        send(&device.poll_once());
+    }
+
+    #[allow(dead_code)]
+    fn wait_is_send(device: DeviceLogin, sleep: &dyn Sleep) {
+        send(&device.wait(sleep));
+    }
+
+    #[test]
+    fn long_lived_types_are_send_and_sync() {
+        send_sync::<OAuthClient>();
+        send_sync::<AuthSession>();
+        send_sync::<DeviceLogin>();
+        send_sync::<Error>();
+        send_sync::<AccessToken>();
+        send_sync::<SessionEvent>();
+    }
+}

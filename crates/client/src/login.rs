@@ -28,6 +28,8 @@ use matrix_oidc_core::{
 use url::Url;
 
 /// How the application identifies itself to the authorization server.
+// Built once per login and passed by reference: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ClientConfig {
@@ -185,7 +187,9 @@ impl OAuthClient {
     ) -> Result<String, Error> {
         match config {
             ClientConfig::Registered { client_id } => Ok(client_id.clone()),
-            ClientConfig::Dynamic(metadata) => Ok(self.register_at(discovered, metadata).await?.client_id),
+            ClientConfig::Dynamic(metadata) => {
+                Ok(self.register_at(discovered, metadata).await?.client_id)
+            }
         }
     }
 
@@ -340,6 +344,9 @@ mod tests {
             callback_state("http://127.0.0.1/cb"),
             Err(Error::Callback(_))
         ));
-        assert!(matches!(callback_state(""), Err(Error::Callback(CallbackError::Empty))));
+        assert!(matches!(
+            callback_state(""),
+            Err(Error::Callback(CallbackError::Empty))
+        ));
     }
 }

@@ -93,7 +93,7 @@ impl Clock for ManualClock {
 
 /// A timer: the future resolves after `duration`.
 ///
-/// Used between device-grant polls. Implement it on your runtime's timer, or use [`TokioSleep`]
+/// Used between device-grant polls. Implement it on your runtime's timer, or use `TokioSleep`
 /// (feature `tokio`). A test can implement it by advancing a [`ManualClock`] and returning at
 /// once, which makes a whole polling sequence run instantly and deterministically.
 pub trait Sleep: MaybeSendSync {

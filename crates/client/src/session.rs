@@ -1,21 +1,4 @@
 //! [`AuthSession`]: a signed-in session — valid access tokens on demand, and logout.
-//!
-//! ```text
-//!  access_token() ──▶ RefreshCoordinator (core) ──Use──────────────────────────▶ token
-//!                        │ Refresh(ticket)            │ Wait
-//!                        ▼                            ▼
-//!        one shared refresh future ◀────── every other caller awaits it
-//!        ├─ metadata (cached)
-//!        ├─ store lock (cross-process)   ── other process already refreshed? ─▶ adopt, done
-//!        ├─ POST token_endpoint
-//!        ├─ save tokens (compare-and-swap) ── before anyone can use them
-//!        └─ finish(ticket) ─▶ event TokensRefreshed
-//! ```
-//!
-//! The refresh runs inside a [`Shared`](futures_util::future::Shared) future kept in the session
-//! while it runs. A caller that is cancelled only stops waiting: the next caller (or the
-//! [`Spawn`](crate::Spawn)er, if the client has one) drives the same future on, so the rotated
-//! refresh token the server sent is read and stored, never lost.
 
 use crate::client::OAuthClient;
 use crate::error::{Error, Operation};
@@ -181,6 +164,25 @@ enum Trigger {
 /// concurrent callers cause one refresh. Get one from
 /// [`finish_login`](OAuthClient::finish_login), [`DeviceLogin::wait`](crate::DeviceLogin::wait),
 /// [`restore`](OAuthClient::restore) or [`import_session`](OAuthClient::import_session).
+///
+/// ```text
+///  access_token() ──▶ RefreshCoordinator (core) ──Use──────────────────────────▶ token
+///                        │ Refresh(ticket)            │ Wait
+///                        ▼                            ▼
+///        one shared refresh future ◀────── every other caller awaits it
+///        ├─ metadata (cached)
+///        ├─ store lock (cross-process)   ── other process already refreshed? ─▶ adopt, done
+///        ├─ POST token_endpoint
+///        ├─ save tokens (compare-and-swap) ── before anyone can use them
+///        └─ finish(ticket) ─▶ event TokensRefreshed
+/// ```
+///
+/// The refresh runs inside a [`Shared`](futures_util::future::Shared) future kept in the session
+/// while it runs. A caller that is cancelled only stops waiting: the next caller (or the
+/// [`Spawn`](crate::Spawn)er, if the client has one) drives the same future on, so the rotated
+/// refresh token the server sent is read and stored, never lost. Without a spawner, every caller
+/// that arrives during a refresh waits for it (even one whose token is still valid), so that the
+/// refresh is always driven to its end; with one, such callers get the still-valid token at once.
 #[derive(Clone)]
 pub struct AuthSession {
     client: OAuthClient,
@@ -231,7 +233,7 @@ impl AuthSession {
     /// A valid access token, refreshed first if it expires within the policy's margin.
     ///
     /// However many callers ask at once, one refresh request is made and all get its result. A
-    /// caller cancelled during the refresh does not abort it (see the [module docs](self)).
+    /// caller cancelled during the refresh does not abort it (see [`AuthSession`]).
     ///
     /// Errors: [`Error::LoggedOut`] when the session is over (the refresh was refused, or the
     /// session was logged out; it is then removed from the store), [`Error::RefreshFailed`] when
@@ -278,7 +280,9 @@ impl AuthSession {
                 Trigger::UnknownToken {
                     generation,
                     soft_logout,
-                } => st.coordinator.on_unknown_token(generation, soft_logout, now),
+                } => st
+                    .coordinator
+                    .on_unknown_token(generation, soft_logout, now),
             };
             match decision {
                 RefreshDecision::Use { .. } => match &st.inflight {
@@ -318,7 +322,9 @@ impl AuthSession {
                         source: None,
                     });
                 }
-                RefreshDecision::LoggedOut { soft_logout } => Next::ConfirmLoggedOut { soft_logout },
+                RefreshDecision::LoggedOut { soft_logout } => {
+                    Next::ConfirmLoggedOut { soft_logout }
+                }
                 _ => {
                     return Err(Error::RefreshFailed {
                         retry_at: now,
@@ -398,7 +404,11 @@ impl AuthSession {
             (st.session.clone(), st.stored_generation)
         };
         let inner = &self.client.inner;
-        match inner.sessions.save(&self.shared.key, &session, expected).await {
+        match inner
+            .sessions
+            .save(&self.shared.key, &session, expected)
+            .await
+        {
             Ok(generation) => {
                 let mut st = lock(&self.shared.state);
                 if st.session.tokens == session.tokens {
@@ -458,7 +468,9 @@ impl AuthSession {
                         Ok(()) => report.revoked.push(hint),
                         Err(error) => {
                             tracing::warn!(token = hint.as_str(), %error, "revocation failed");
-                            report.failures.push(RevocationFailure { token: hint, error });
+                            report
+                                .failures
+                                .push(RevocationFailure { token: hint, error });
                         }
                     }
                 }
@@ -503,7 +515,10 @@ impl AuthSession {
 
     /// The account management URL for `action` (with this session's device id for the device
     /// actions), or `None` when the server offers no account management.
-    pub async fn account_management_url(&self, action: AccountAction) -> Result<Option<Url>, Error> {
+    pub async fn account_management_url(
+        &self,
+        action: AccountAction,
+    ) -> Result<Option<Url>, Error> {
         let session = self.session();
         let discovered = self.client.metadata_for_session(&session).await?;
         let device_id = if action.takes_device_id() {
@@ -550,10 +565,7 @@ impl AuthSession {
 
 fn ended_error(reason: LogoutReason) -> Error {
     Error::LoggedOut {
-        soft_logout: matches!(
-            reason,
-            LogoutReason::RefreshRejected { soft_logout: true }
-        ),
+        soft_logout: matches!(reason, LogoutReason::RefreshRejected { soft_logout: true }),
         source: None,
     }
 }

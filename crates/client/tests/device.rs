@@ -1,5 +1,7 @@
 //! Device-code login (RFC 8628) through the real transport, with time driven by a test sleeper.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use matrix_oidc::core::device_grant::DeviceGrantError;
@@ -40,7 +42,10 @@ async fn device_login_polls_until_approved() {
         login.poll_once().await.unwrap(),
         DevicePoll::Pending { .. }
     ));
-    assert_eq!(server.count("token:urn:ietf:params:oauth:grant-type:device_code"), 1);
+    assert_eq!(
+        server.count("token:urn:ietf:params:oauth:grant-type:device_code"),
+        1
+    );
 
     server.approve_device(login.user_code());
     let sleep = ClockSleep::new(&clock);
@@ -48,7 +53,10 @@ async fn device_login_polls_until_approved() {
     assert_eq!(sleep.naps(), 1, "one interval, then the approved poll");
     assert_eq!(session.user_id().as_deref(), Some("@alice:localhost"));
     assert_eq!(session.device_id().as_deref(), Some(device_id.as_str()));
-    assert_eq!(client.sessions().await.unwrap(), vec![session.key().clone()]);
+    assert_eq!(
+        client.sessions().await.unwrap(),
+        vec![session.key().clone()]
+    );
     assert_eq!(session.key(), &SessionKey::for_session(&session.session()));
     assert!(server.access_token_valid(session.access_token().await.unwrap().expose()));
     // The registration asked for the device grant.
@@ -59,9 +67,13 @@ async fn device_login_polls_until_approved() {
 async fn slow_down_and_mas_style_403_are_followed() {
     let server = FakeServer::start_with(Config {
         device_error_status: 403,
-        device_poll_script: ["authorization_pending", "slow_down", "authorization_pending"]
-            .into_iter()
-            .collect(),
+        device_poll_script: [
+            "authorization_pending",
+            "slow_down",
+            "authorization_pending",
+        ]
+        .into_iter()
+        .collect(),
         ..Config::default()
     })
     .await;
@@ -79,7 +91,10 @@ async fn slow_down_and_mas_style_403_are_followed() {
         matrix_oidc::Clock::now(&clock),
         T0 + Duration::from_secs(5 + 5 + 10 + 10)
     );
-    assert_eq!(server.count("token:urn:ietf:params:oauth:grant-type:device_code"), 4);
+    assert_eq!(
+        server.count("token:urn:ietf:params:oauth:grant-type:device_code"),
+        4
+    );
 }
 
 #[tokio::test]
@@ -128,7 +143,10 @@ async fn the_code_expires() {
         .unwrap();
     let err = login.wait(&sleep).await.unwrap_err();
     assert!(
-        matches!(err, Error::DeviceGrant(DeviceGrantError::ExpiredToken { .. })),
+        matches!(
+            err,
+            Error::DeviceGrant(DeviceGrantError::ExpiredToken { .. })
+        ),
         "{err:?}"
     );
 }
@@ -139,9 +157,7 @@ async fn an_application_deadline_and_cancellation_by_drop() {
     let (client, clock) = client();
     let deadline = T0 + Duration::from_secs(12);
     let login = client
-        .start_device_login(
-            &DeviceLoginOptions::new(server.base.clone(), app()).deadline(deadline),
-        )
+        .start_device_login(&DeviceLoginOptions::new(server.base.clone(), app()).deadline(deadline))
         .await
         .unwrap();
     let err = login.wait(&ClockSleep::new(&clock)).await.unwrap_err();
@@ -215,7 +231,10 @@ async fn a_server_without_the_device_grant() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::DeviceGrant(DeviceGrantError::NotSupported { .. })),
+        matches!(
+            err,
+            Error::DeviceGrant(DeviceGrantError::NotSupported { .. })
+        ),
         "{err:?}"
     );
 }

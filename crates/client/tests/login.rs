@@ -1,10 +1,12 @@
 //! Discovery, registration and the authorization code login, through the reqwest transport
 //! against the in-process homeserver + authorization server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
-use matrix_oidc::core::registration::ClientMetadata;
 use matrix_oidc::core::discovery::DiscoveryOptions;
+use matrix_oidc::core::registration::ClientMetadata;
 use matrix_oidc::core::{DeviceId, Profile, ResponseMode, UrlPolicy};
 use matrix_oidc::{
     AccountAction, ClientConfig, Error, LoginApi, LoginOptions, OAuthClient, SessionEvent,
@@ -27,7 +29,10 @@ async fn full_login_stores_a_session_with_user_and_device() {
     let query: std::collections::HashMap<_, _> = start.url.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], start.client_id);
     assert_eq!(query["redirect_uri"], redirect_uri().as_str());
-    assert_eq!(query["response_mode"], "query", "loopback redirect: query mode");
+    assert_eq!(
+        query["response_mode"], "query",
+        "loopback redirect: query mode"
+    );
     let device = start.device_id.clone().expect("a device id is generated");
     assert_eq!(
         query["scope"],
@@ -45,7 +50,10 @@ async fn full_login_stores_a_session_with_user_and_device() {
 
     // The store has it, under the key derived from homeserver, user and device.
     assert_eq!(session.key(), &SessionKey::for_session(&stored));
-    assert_eq!(client.sessions().await.unwrap(), vec![session.key().clone()]);
+    assert_eq!(
+        client.sessions().await.unwrap(),
+        vec![session.key().clone()]
+    );
     let token = session.access_token().await.unwrap();
     assert!(server.access_token_valid(token.expose()));
     assert_eq!(
@@ -63,14 +71,22 @@ async fn a_callback_finishes_once() {
     let server = FakeServer::start().await;
     let (client, _clock) = client();
     let start = client
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap();
     let callback = server.approve(start.url.as_str());
     client.finish_login(&callback).await.unwrap();
     let again = client.finish_login(&callback).await.unwrap_err();
     assert!(matches!(again, Error::StateNotFound), "{again:?}");
-    assert_eq!(server.count("token:authorization_code"), 1, "no second exchange");
+    assert_eq!(
+        server.count("token:authorization_code"),
+        1,
+        "no second exchange"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +94,11 @@ async fn concurrent_finishes_of_one_callback_yield_one_session() {
     let server = FakeServer::start().await;
     let (client, _clock) = client();
     let start = client
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap();
     let callback = server.approve(start.url.as_str());
@@ -102,7 +122,11 @@ async fn the_callback_may_finish_in_another_client_sharing_the_store() {
     let clock = matrix_oidc::ManualClock::new(support::T0);
     let starter = support::builder(&clock).store(store.clone()).build();
     let start = starter
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap();
     drop(starter);
@@ -117,7 +141,11 @@ async fn declining_is_a_distinct_error_and_discards_the_pending_login() {
     let server = FakeServer::start().await;
     let (client, _clock) = client();
     let start = client
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap();
     let callback = server.deny(start.url.as_str());
@@ -127,7 +155,10 @@ async fn declining_is_a_distinct_error_and_discards_the_pending_login() {
         other => panic!("{other:?}"),
     }
     assert_eq!(err.oauth_error().unwrap().error, "access_denied");
-    assert!(!client.abort_login(&start.state).await.unwrap(), "discarded");
+    assert!(
+        !client.abort_login(&start.state).await.unwrap(),
+        "discarded"
+    );
     assert_eq!(server.count("token"), 0);
 }
 
@@ -159,7 +190,11 @@ async fn a_forged_callback_with_another_redirect_uri_is_refused() {
     let server = FakeServer::start().await;
     let (client, _clock) = client();
     let start = client
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap();
     let callback = server.approve(start.url.as_str());
@@ -179,7 +214,11 @@ async fn registration_happens_at_every_login_and_the_server_deduplicates() {
     assert_eq!(server.registered_clients(), 1);
     assert_eq!(a.session().client_id, b.session().client_id);
     assert_ne!(a.key(), b.key(), "two devices, two sessions");
-    assert_eq!(server.count("auth_metadata"), 1, "metadata came from the cache");
+    assert_eq!(
+        server.count("auth_metadata"),
+        1,
+        "metadata came from the cache"
+    );
 }
 
 #[tokio::test]
@@ -226,16 +265,30 @@ async fn registration_not_supported_is_distinct() {
         )
         .build();
     let err = client
-        .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            server.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::RegistrationNotSupported { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::RegistrationNotSupported { .. }),
+        "{err:?}"
+    );
     // …and a pre-registered client id still works.
     server.configure(|c| c.registration = true);
     let registered = client.register_client(&server.base, &app()).await;
-    assert!(registered.is_err(), "the cached metadata has no registration endpoint");
+    assert!(
+        registered.is_err(),
+        "the cached metadata has no registration endpoint"
+    );
     client.invalidate_metadata(&server.base);
-    let id = client.register_client(&server.base, &app()).await.unwrap().client_id;
+    let id = client
+        .register_client(&server.base, &app())
+        .await
+        .unwrap()
+        .client_id;
     server.configure(|c| c.registration = false);
     client.invalidate_metadata(&server.base);
     let start = client
@@ -266,7 +319,12 @@ async fn fragment_mode_and_https_redirects() {
         ))
         .await
         .unwrap();
-    assert!(start.url.query_pairs().any(|(k, v)| k == "response_mode" && v == "fragment"));
+    assert!(
+        start
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "response_mode" && v == "fragment")
+    );
     let callback = server.approve(start.url.as_str());
     assert!(callback.contains("#state="), "{callback}");
     client.finish_login(&callback).await.unwrap();
@@ -291,7 +349,12 @@ async fn prompt_create_is_sent_when_advertised() {
         .start_login(&LoginOptions::new(server.base.clone(), redirect_uri(), app()).prompt_create())
         .await
         .unwrap();
-    assert!(start.url.query_pairs().any(|(k, v)| k == "prompt" && v == "create"));
+    assert!(
+        start
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "prompt" && v == "create")
+    );
 }
 
 #[tokio::test]
@@ -347,7 +410,12 @@ async fn concurrent_discoveries_share_one_request() {
         .map(|_| {
             let client = client.clone();
             let hs = server.base.clone();
-            tokio::spawn(async move { client.discover(&hs).await.map(|d| d.metadata.issuer.clone()) })
+            tokio::spawn(async move {
+                client
+                    .discover(&hs)
+                    .await
+                    .map(|d| d.metadata.issuer.clone())
+            })
         })
         .collect();
     for t in tasks {
@@ -360,8 +428,15 @@ async fn concurrent_discoveries_share_one_request() {
 async fn oauth_or_legacy() {
     let server = FakeServer::start().await;
     let (client, _clock) = client();
-    assert_eq!(client.login_api(&server.base).await.unwrap(), LoginApi::OAuth);
-    assert_eq!(server.count("login"), 0, "OAuth available: /login not even asked");
+    assert_eq!(
+        client.login_api(&server.base).await.unwrap(),
+        LoginApi::OAuth
+    );
+    assert_eq!(
+        server.count("login"),
+        0,
+        "OAuth available: /login not even asked"
+    );
 
     let legacy = FakeServer::start_with(Config {
         oauth: false,
@@ -382,7 +457,11 @@ async fn oauth_or_legacy() {
     let err = client.discover(&legacy.base).await.unwrap_err();
     assert!(err.is_not_supported(), "{err:?}");
     let err = client
-        .start_login(&LoginOptions::new(legacy.base.clone(), redirect_uri(), app()))
+        .start_login(&LoginOptions::new(
+            legacy.base.clone(),
+            redirect_uri(),
+            app(),
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotSupported { .. }), "{err:?}");
@@ -392,7 +471,10 @@ async fn oauth_or_legacy() {
         ..Config::default()
     })
     .await;
-    assert_eq!(client.login_api(&neither.base).await.unwrap(), LoginApi::Neither);
+    assert_eq!(
+        client.login_api(&neither.base).await.unwrap(),
+        LoginApi::Neither
+    );
 
     // Nothing listening: undetermined, never a downgrade to legacy.
     let port = {
@@ -400,7 +482,10 @@ async fn oauth_or_legacy() {
         l.local_addr().unwrap().port()
     };
     let dead = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-    assert_eq!(client.login_api(&dead).await.unwrap(), LoginApi::Undetermined);
+    assert_eq!(
+        client.login_api(&dead).await.unwrap(),
+        LoginApi::Undetermined
+    );
     assert!(matches!(
         client.discover(&dead).await,
         Err(Error::Transport { .. })
@@ -465,8 +550,17 @@ async fn restore_and_import() {
     assert_eq!(client.sessions().await.unwrap(), vec![key.clone()]);
     let restored = client.restore(&key).await.unwrap().unwrap();
     let again = client.restore(&key).await.unwrap().unwrap();
-    assert_eq!(restored.access_token().await.unwrap(), again.access_token().await.unwrap());
-    assert!(client.restore(&SessionKey::new("nope")).await.unwrap().is_none());
+    assert_eq!(
+        restored.access_token().await.unwrap(),
+        again.access_token().await.unwrap()
+    );
+    assert!(
+        client
+            .restore(&SessionKey::new("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let (other, _clock) = support::client();
     let imported = other.import_session(restored.session()).await.unwrap();

@@ -1,5 +1,7 @@
 //! Logout: revocation of both tokens, local state cleared whatever the server says.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use matrix_oidc::core::revoke::RevocationError;
@@ -91,7 +93,11 @@ async fn logout_with_the_server_down() {
     let report = session.logout().await.unwrap();
     assert_eq!(report.failures.len(), 2);
     for failure in &report.failures {
-        assert!(matches!(failure.error, Error::Discovery(_)), "{:?}", failure.error);
+        assert!(
+            matches!(failure.error, Error::Discovery(_)),
+            "{:?}",
+            failure.error
+        );
         assert!(failure.error.is_transient());
     }
     assert!(client.sessions().await.unwrap().is_empty());
@@ -115,6 +121,9 @@ async fn logout_waits_for_a_refresh_in_flight_and_revokes_the_new_tokens() {
     let report = logout.await.unwrap().unwrap();
     assert!(report.is_complete());
     let revoked: Vec<_> = server.revocations().into_iter().map(|(t, _)| t).collect();
-    assert!(revoked.contains(&new.expose().to_owned()), "the refreshed token was revoked");
+    assert!(
+        revoked.contains(&new.expose().to_owned()),
+        "the refreshed token was revoked"
+    );
     assert!(!server.access_token_valid(new.expose()));
 }

@@ -1,6 +1,8 @@
 //! Access tokens on demand: refresh when due, single flight, cancellation safety, logout on
 //! refusal, events.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use futures_util::StreamExt;
@@ -40,7 +42,10 @@ async fn refreshes_only_when_due_and_stores_the_rotated_tokens_first() {
     let stored = store.load(session.key()).await.unwrap().unwrap();
     assert_eq!(stored.session.tokens.access_token, *second.secret());
     let rt = stored.session.tokens.refresh_token.clone().unwrap();
-    assert!(server.refresh_token_valid(rt.expose()), "the stored refresh token is the live one");
+    assert!(
+        server.refresh_token_valid(rt.expose()),
+        "the stored refresh token is the live one"
+    );
 }
 
 #[tokio::test]
@@ -49,8 +54,7 @@ async fn a_thousand_concurrent_callers_cause_one_token_request() {
     let (client, clock) = client();
     let session = login(&client, &server).await;
     clock.advance(Duration::from_secs(400)); // expired: nobody may use the old token
-    let tokens =
-        futures_util::future::join_all((0..1000).map(|_| session.access_token())).await;
+    let tokens = futures_util::future::join_all((0..1000).map(|_| session.access_token())).await;
     let tokens: Vec<_> = tokens.into_iter().map(Result::unwrap).collect();
     assert_eq!(server.count("token:refresh_token"), 1);
     assert!(tokens.iter().all(|t| t == &tokens[0]));
@@ -102,13 +106,20 @@ async fn a_cancelled_refresh_is_finished_by_the_next_caller() {
     let s = session.clone();
     let task = tokio::spawn(async move { s.access_token().await });
     server.token_requests_held(1).await;
-    assert!(!server.refresh_token_valid(old_rt.expose()), "the server rotated already");
+    assert!(
+        !server.refresh_token_valid(old_rt.expose()),
+        "the server rotated already"
+    );
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     server.resume_token_endpoint();
 
     let token = session.access_token().await.unwrap();
-    assert_eq!(server.count("token:refresh_token"), 1, "the same refresh, not a second one");
+    assert_eq!(
+        server.count("token:refresh_token"),
+        1,
+        "the same refresh, not a second one"
+    );
     assert_eq!(token.generation(), 1);
     let stored = store.load(session.key()).await.unwrap().unwrap();
     let rt = stored.session.tokens.refresh_token.unwrap();
@@ -280,7 +291,10 @@ async fn without_a_spawner_callers_during_a_refresh_join_it() {
     let s = session.clone();
     let second = tokio::spawn(async move { s.access_token().await });
     server.resume_token_endpoint();
-    let (a, b) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    let (a, b) = (
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    );
     assert_eq!(a, b);
     assert_eq!(a.generation(), 1);
     assert_eq!(server.count("token:refresh_token"), 1);
@@ -308,8 +322,20 @@ async fn unknown_token_adopts_a_newer_token_without_a_request() {
     assert!(server.access_token_valid(newest.expose()));
 
     // Rejected again right after a refresh: logged out, no loop.
-    let err = session.handle_unknown_token(&newest, true).await.unwrap_err();
-    assert!(matches!(err, Error::LoggedOut { soft_logout: true, .. }), "{err:?}");
+    let err = session
+        .handle_unknown_token(&newest, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LoggedOut {
+                soft_logout: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(server.count("token:refresh_token"), 2);
 }
 
@@ -327,12 +353,23 @@ async fn a_session_without_a_refresh_token_ends_at_expiry() {
     let imported = other.import_session(bare).await.unwrap();
     assert_eq!(
         events.try_next(),
-        Some(SessionEvent::LoggedIn { key: imported.key().clone() })
+        Some(SessionEvent::LoggedIn {
+            key: imported.key().clone()
+        })
     );
     assert_eq!(imported.access_token().await.unwrap().generation(), 0);
     clock.advance(Duration::from_secs(300));
     let err = imported.access_token().await.unwrap_err();
-    assert!(matches!(err, Error::LoggedOut { soft_logout: false, source: None }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::LoggedOut {
+                soft_logout: false,
+                source: None
+            }
+        ),
+        "{err:?}"
+    );
     assert!(store.load(imported.key()).await.unwrap().is_none());
     assert_eq!(
         events.try_next(),
@@ -392,7 +429,9 @@ async fn two_clients_sharing_a_store_refresh_once() {
     let mut by_this_process = [events_a.try_next(), events_b.try_next()]
         .into_iter()
         .map(|e| match e {
-            Some(SessionEvent::TokensRefreshed { by_this_process, .. }) => by_this_process,
+            Some(SessionEvent::TokensRefreshed {
+                by_this_process, ..
+            }) => by_this_process,
             other => panic!("{other:?}"),
         })
         .collect::<Vec<_>>();

@@ -124,6 +124,8 @@ struct State {
     refresh: HashMap<String, (u64, bool)>,
     device: HashMap<String, DeviceGrant>,
     revocations: Vec<(String, Option<String>)>,
+    /// Every secret issued or received: tokens, codes, verifiers, device codes, states.
+    secrets: Vec<String>,
 }
 
 impl State {
@@ -138,6 +140,8 @@ impl State {
         let rt = format!("mar_{session}_{n}");
         self.access.insert(at.clone(), session);
         self.refresh.insert(rt.clone(), (session, false));
+        self.secrets.push(at.clone());
+        self.secrets.push(rt.clone());
         let scope = self
             .sessions
             .get(&session)
@@ -331,6 +335,7 @@ impl FakeServer {
         let mode = q.get("response_mode").map_or("query", String::as_str);
         let mut params = form_urlencoded::Serializer::new(String::new());
         params.append_pair("state", &get("state"));
+        state.secrets.push(get("state"));
         if approve {
             let code = format!("code_{}", state.next());
             state.codes.insert(
@@ -343,6 +348,7 @@ impl FakeServer {
                 },
             );
             params.append_pair("code", &code);
+            state.secrets.push(code);
         } else {
             params.append_pair("error", "access_denied");
             params.append_pair("error_description", "The user declined");
@@ -409,6 +415,11 @@ impl FakeServer {
     /// The `(token, token_type_hint)` pairs the revocation endpoint received.
     pub fn revocations(&self) -> Vec<(String, Option<String>)> {
         self.state.lock().unwrap().revocations.clone()
+    }
+
+    /// Every secret the server issued or received so far.
+    pub fn secrets(&self) -> Vec<String> {
+        self.state.lock().unwrap().secrets.clone()
     }
 
     /// How many distinct clients registered.
@@ -480,7 +491,11 @@ impl Shared {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let path = parts.uri.path().to_owned();
         let bearer = parts
             .headers
@@ -493,7 +508,9 @@ impl Shared {
             return Response::builder()
                 .status(503)
                 .header("content-type", "text/html")
-                .body(Full::new(Bytes::from_static(b"<h1>503 Service Unavailable</h1>")))
+                .body(Full::new(Bytes::from_static(
+                    b"<h1>503 Service Unavailable</h1>",
+                )))
                 .unwrap();
         }
         match (parts.method.as_str(), path.as_str()) {
@@ -604,7 +621,11 @@ impl Shared {
         if grants.contains(&"authorization_code") && redirects.is_none_or(|r| r.is_empty()) {
             return oauth_error(400, "invalid_redirect_uri", "missing redirect_uris");
         }
-        if metadata.get("token_endpoint_auth_method").and_then(Value::as_str) != Some("none") {
+        if metadata
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            != Some("none")
+        {
             return oauth_error(400, "invalid_client_metadata", "public clients only");
         }
         // serde_json's map is ordered by key, so identical metadata serializes identically.
@@ -614,7 +635,9 @@ impl Shared {
             Some(id) => id.clone(),
             None => {
                 let id = format!("client_{}", state.next());
-                state.clients.insert(id.clone(), Value::Object(metadata.clone()));
+                state
+                    .clients
+                    .insert(id.clone(), Value::Object(metadata.clone()));
                 state.clients_by_metadata.insert(canonical, id.clone());
                 id
             }
@@ -650,6 +673,7 @@ impl Shared {
                     return oauth_error(400, "invalid_grant", "redirect_uri mismatch");
                 }
                 let verifier = f.get("code_verifier").map(String::as_str).unwrap_or("");
+                state.secrets.push(verifier.to_owned());
                 if s256(verifier) != code.challenge {
                     return oauth_error(400, "invalid_grant", "PKCE verification failed");
                 }
@@ -755,6 +779,7 @@ impl Shared {
         let n = state.next();
         let device_code = format!("dc_{n}_GmRhmhcxhwAzkoEqiMEg");
         let user_code = format!("WDJB-{n:04}");
+        state.secrets.push(device_code.clone());
         state.device.insert(
             device_code.clone(),
             DeviceGrant {

@@ -238,3 +238,30 @@ async fn a_server_without_the_device_grant() {
         "{err:?}"
     );
 }
+
+/// The tokio timer and the system clock, for real: one 1-second interval passes.
+#[tokio::test]
+async fn tokio_sleep_and_the_system_clock() {
+    let server = FakeServer::start_with(Config {
+        device_interval: 1,
+        ..Config::default()
+    })
+    .await;
+    let client = matrix_oidc::OAuthClient::builder(
+        matrix_oidc_reqwest::ReqwestTransport::try_default().unwrap(),
+    )
+    .allow_insecure_loopback()
+    .build();
+    let login = client
+        .start_device_login(&DeviceLoginOptions::new(server.base.clone(), app()))
+        .await
+        .unwrap();
+    server.approve_device(login.user_code());
+    let session = login.wait(&matrix_oidc::TokioSleep).await.unwrap();
+    assert_eq!(session.user_id().as_deref(), Some("@alice:localhost"));
+    assert_eq!(
+        server.count("token:urn:ietf:params:oauth:grant-type:device_code"),
+        1,
+        "no poll before the interval passed"
+    );
+}

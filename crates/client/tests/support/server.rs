@@ -59,6 +59,8 @@ pub struct Config {
     pub token_failure: Option<u16>,
     /// Every endpoint answers 503 (the server is down behind its proxy).
     pub unavailable: bool,
+    /// The device grant's polling interval, in seconds.
+    pub device_interval: u64,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             send_iss: false,
             token_failure: None,
             unavailable: false,
+            device_interval: 5,
         }
     }
 }
@@ -772,6 +775,7 @@ impl Shared {
         let Some(client_id) = f.get("client_id") else {
             return oauth_error(401, "invalid_client", "client_id is required");
         };
+        let interval = self.config.lock().unwrap().device_interval;
         let mut state = self.state.lock().unwrap();
         if !state.clients.contains_key(client_id) {
             return oauth_error(401, "invalid_client", "unknown client");
@@ -797,7 +801,7 @@ impl Shared {
                 "verification_uri": self.url("link"),
                 "verification_uri_complete": format!("{}?code={user_code}", self.url("link")),
                 "expires_in": 1200,
-                "interval": 5,
+                "interval": interval,
             }),
         )
     }

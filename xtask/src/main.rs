@@ -3,12 +3,16 @@
 //! * `ci` — every gate CI runs (the README's test command).
 //! * `fuzz` — every fuzz target for a while.
 //! * `bench` — the benchmarks against the anchors, written to `docs/performance.md`.
+//! * `peers` — the real OpenID Provider and Synapse that conformance tests and the demo run against
+//!   (`up`, `down`, `status`, `install`, `smoke`).
 //!
 //! Each task prints what it runs and stops at the first failure with a non-zero exit code.
 
 mod bench;
+mod browser;
 mod ci;
 mod fuzz;
+mod peers;
 mod util;
 mod wasm;
 
@@ -26,6 +30,8 @@ tasks:
   bench [--quick] [--no-build-times] [--no-write]
             run the benchmarks against openidconnect/oauth2 and write the
             table to docs/performance.md
+  peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
+            status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
         "ci" => ci::run(rest),
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
+        "peers" => peers::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

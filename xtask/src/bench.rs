@@ -1,15 +1,18 @@
 //! `cargo xtask bench`: the benchmarks against the anchors, written to `docs/performance.md`.
 //!
 //! ```text
-//! cargo xtask bench [--quick] [--no-build-times] [--no-write] [--regenerate-fixtures]
+//! cargo xtask bench [--quick] [--no-build-times] [--no-instructions] [--no-write]
+//!                   [--regenerate-fixtures]
 //! ```
 //!
 //! 1. Runs the `compare` bench of `matrix-oidc-bench` (criterion; ours and `openidconnect`/`oauth2` in
 //!    one run on the committed fixtures), which leaves a JSON report of medians, allocations and
 //!    target checks.
-//! 2. Counts the normal dependencies of `matrix-oidc-core` and of `openidconnect` (default features
+//! 2. Counts the instructions per call of every contender under callgrind (when valgrind is
+//!    installed): a figure that, unlike times, does not move with the load of a shared machine.
+//! 3. Counts the normal dependencies of `matrix-oidc-core` and of `openidconnect` (default features
 //!    off), and times a clean release build of each in its own target directory.
-//! 3. Prints the table and writes it, with the machine and the date, between the markers of
+//! 4. Prints the table and writes it, with the machine and the date, between the markers of
 //!    `docs/performance.md`.
 
 use crate::util::{
@@ -33,6 +36,7 @@ struct Options {
     quick: bool,
     build_times: bool,
     write: bool,
+    instructions: bool,
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
@@ -40,12 +44,14 @@ pub(crate) fn run(args: &[String]) -> Result {
         quick: false,
         build_times: true,
         write: true,
+        instructions: true,
     };
     for a in args {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-build-times" => o.build_times = false,
             "--no-write" => o.write = false,
+            "--no-instructions" => o.instructions = false,
             "--regenerate-fixtures" => return regenerate_fixtures(),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -70,8 +76,19 @@ pub(crate) fn run(args: &[String]) -> Result {
     c.env("CRITERION_HOME", &criterion_home);
     c.env("MATRIX_OIDC_BENCH_REPORT", &report_path);
     util::run(c)?;
-    let report: Value = serde_json::from_str(&util::read(&report_path)?)
+    let mut report: Value = serde_json::from_str(&util::read(&report_path)?)
         .map_err(|e| format!("{}: {e}", report_path.display()))?;
+    if o.instructions {
+        if util::succeeds({
+            let mut v = Command::new("valgrind");
+            v.arg("--version");
+            v
+        }) {
+            count_instructions(&mut report)?;
+        } else {
+            println!("valgrind is not installed: no instruction counts");
+        }
+    }
 
     let mut build = Vec::new();
     build.push(dependency_counts()?);
@@ -85,6 +102,92 @@ pub(crate) fn run(args: &[String]) -> Result {
         let doc = util::read(&path)?;
         util::write(&path, &util::replace_marked(&doc, RECORD_MARKER, &body)?)?;
         println!("written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The compiled `compare` bench binary.
+fn bench_executable() -> Result<std::path::PathBuf> {
+    let mut c = cargo();
+    c.args([
+        "bench",
+        "-p",
+        BENCH_PACKAGE,
+        "--bench",
+        "compare",
+        "--locked",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    let out = output(c)?;
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "compare")
+        .find_map(|v| v["executable"].as_str().map(std::path::PathBuf::from))
+        .ok_or_else(|| "cargo did not report the compare bench executable".to_owned())
+}
+
+/// Instructions retired by `calls` calls of one contender under callgrind (whole process).
+fn callgrind_total(exe: &Path, which: &str, calls: u64) -> Result<u64> {
+    let mut v = Command::new("valgrind");
+    v.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
+    v.arg(exe);
+    v.args(["--profile", which, &calls.to_string()]);
+    let out = v
+        .output()
+        .map_err(|e| format!("cannot start valgrind: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("valgrind on `{which}` failed: {log}"));
+    }
+    collected(&log).ok_or_else(|| format!("no instruction count for `{which}` in: {log}"))
+}
+
+/// The `Collected : N` line of callgrind's summary.
+fn collected(log: &str) -> Option<u64> {
+    log.lines().find_map(|l| {
+        let rest = l.split("Collected :").nth(1)?;
+        rest.trim().parse().ok()
+    })
+}
+
+/// Adds `instructions` (per call, under callgrind) to both sides of every row. Instruction counts do
+/// not move with the load of a shared machine, unlike times; they leave out time spent in the kernel
+/// (the `getrandom` system call) and see the CPU extensions valgrind emulates, not all the host has.
+fn count_instructions(report: &mut Value) -> Result {
+    let exe = bench_executable()?;
+    let Some(rows) = report["rows"].as_array_mut() else {
+        return Ok(());
+    };
+    // The setup (fixtures, checks) is the same whichever contender is profiled: measure it once.
+    let first = rows
+        .first()
+        .and_then(|r| {
+            Some(format!(
+                "{}/{}",
+                r["group"].as_str()?,
+                r["ours"]["id"].as_str()?
+            ))
+        })
+        .ok_or("the report has no rows")?;
+    let baseline = callgrind_total(&exe, &first, 0)?;
+    for row in rows.iter_mut() {
+        let group = row["group"].as_str().unwrap_or_default().to_owned();
+        for side in ["ours", "reference"] {
+            let Some(id) = row[side]["id"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let which = format!("{group}/{id}");
+            // A short probe decides how many calls give a count well above the noise.
+            let probe = callgrind_total(&exe, &which, 20)?.saturating_sub(baseline) / 20;
+            let per_call = if probe > 200_000 {
+                probe
+            } else {
+                callgrind_total(&exe, &which, 400)?.saturating_sub(baseline) / 400
+            };
+            println!("{which:<40} {per_call:>10} instructions per call");
+            row[side]["instructions"] = Value::from(per_call);
+        }
     }
     Ok(())
 }
@@ -262,8 +365,26 @@ fn allocs(side: &Value) -> String {
         side["allocations"].as_f64(),
         side["allocated_bytes"].as_f64(),
     ) {
-        (Some(n), Some(b)) => format!("{n:.0} / {b:.0} B"),
+        (Some(n), Some(b)) => format!("{n:.0} ({b:.0} B)"),
         _ => "—".to_owned(),
+    }
+}
+
+fn instructions(side: &Value) -> String {
+    match side["instructions"].as_u64() {
+        Some(n) if n >= 100_000 => format!("{:.0}k", n as f64 / 1000.0),
+        Some(n) if n >= 1_000 => format!("{:.1}k", n as f64 / 1000.0),
+        Some(n) => n.to_string(),
+        None => "—".to_owned(),
+    }
+}
+
+/// `ours / reference`, or just ours when there is no reference.
+fn pair(ours: String, reference: String) -> String {
+    if reference == "—" {
+        ours
+    } else {
+        format!("{ours} / {reference}")
     }
 }
 
@@ -279,7 +400,7 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
         }
     );
     s.push_str(
-        "| operation | ours | openidconnect / reference | ratio | target | verdict | allocations ours | allocations reference |\n\
+        "| operation | ours | openidconnect / reference | ratio | target | verdict | allocations ours / ref. | instructions ours / ref. |\n\
          |---|---:|---:|---:|---|---|---:|---:|\n",
     );
     let empty = Vec::new();
@@ -311,15 +432,15 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
             ratio,
             r["target"].as_str().unwrap_or(""),
             verdict(&r["met"]),
-            allocs(&r["ours"]),
-            if reference.is_null() {
-                "—".to_owned()
-            } else {
-                allocs(reference)
-            },
+            pair(allocs(&r["ours"]), allocs(reference)),
+            pair(instructions(&r["ours"]), instructions(reference)),
         ));
     }
-    s.push_str("\nAllocations: count / bytes requested per call (a counting global allocator).\n\nWhat each side runs:\n\n");
+    s.push_str(
+        "\nAllocations: count (bytes requested) per call, from a counting global allocator. \
+         Instructions: per call under callgrind, which does not move with the machine's load \
+         (kernel time, such as the `getrandom` system call, is not in it).\n\nWhat each side runs:\n\n",
+    );
     for r in rows {
         s.push_str(&format!(
             "- {}: ours = {}",
@@ -384,6 +505,13 @@ mod tests {
     }
 
     #[test]
+    fn callgrind_summaries_are_read() {
+        let log = "==1== Events    : Ir\n==1== Collected : 51566215\n==1==\n==1== I   refs:      51,566,215\n";
+        assert_eq!(collected(log), Some(51_566_215));
+        assert_eq!(collected("nothing"), None);
+    }
+
+    #[test]
     fn tree_listings_count_each_package_once() {
         let tree = "matrix-oidc-core v0.1.0 (/w/crates/core)\nserde v1.0.1\nurl v2.5.0\nserde v1.0.1 (*)\n\n";
         let p = tree_packages(tree);
@@ -394,7 +522,7 @@ mod tests {
     #[test]
     fn rows_render_with_verdicts() {
         let report = serde_json::json!({"rows": [{
-            "operation": "op", "ours": {"median_ns": 900.0, "allocations": 3.0, "allocated_bytes": 120.0, "label": "x"},
+            "operation": "op", "ours": {"median_ns": 900.0, "allocations": 3.0, "allocated_bytes": 120.0, "label": "x", "instructions": 12345},
             "reference": {"id": "openidconnect", "median_ns": 1800.0, "allocations": 9.0, "allocated_bytes": 400.0, "label": "y"},
             "ratio": 0.5, "target": "≤ 1 µs", "met": true
         }], "facts": [{"name": "pending", "value": 412, "unit": "bytes"}]});
@@ -406,7 +534,7 @@ mod tests {
             }],
             false,
         );
-        assert!(out.contains("| op | 900 ns | 1.80 µs (openidconnect) | 0.50× | ≤ 1 µs | met | 3 / 120 B | 9 / 400 B |"), "{out}");
+        assert!(out.contains("| op | 900 ns | 1.80 µs (openidconnect) | 0.50× | ≤ 1 µs | met | 3 (120 B) / 9 (400 B) | 12.3k / — |") || out.contains("| op | 900 ns | 1.80 µs (openidconnect) | 0.50× | ≤ 1 µs | met | 3 (120 B) / 9 (400 B) | 12.3k |"), "{out}");
         assert!(out.contains("| pending | 412 bytes |"), "{out}");
         assert!(
             out.contains("| 57 (`matrix-oidc-core`) | 117 | ≤ 62 | met |"),

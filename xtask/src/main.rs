@@ -27,7 +27,7 @@ tasks:
   fuzz [--seconds N] [--target NAME]... [--record]
             run every fuzz target N seconds (default 60); --record writes the
             executions per target into docs/security.md
-  bench [--quick] [--no-build-times] [--no-write]
+  bench [--quick] [--no-build-times] [--no-instructions] [--no-write]
             run the benchmarks against openidconnect/oauth2 and write the
             table to docs/performance.md
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |

@@ -367,8 +367,12 @@ impl CallbackResponse {
         }
         match &self.iss {
             // RFC 9207 compares strings; the stored issuer is a parsed URL, so compare the parsed forms
-            // (which only normalizes what URL parsing normalizes, such as an empty path).
-            Some(iss) if Url::parse(iss).ok().as_ref() != Some(&pending.issuer) => {
+            // (which only normalizes what URL parsing normalizes, such as an empty path). The usual
+            // case, the serialized issuer itself, needs no parse: parsing a serialized URL gives it back.
+            Some(iss)
+                if iss != pending.issuer.as_str()
+                    && Url::parse(iss).ok().as_ref() != Some(&pending.issuer) =>
+            {
                 return Err(CallbackError::IssuerMismatch {
                     expected: pending.issuer.to_string(),
                     found: iss.clone(),

@@ -65,12 +65,17 @@ impl Pkce {
     pub fn generate(rng: &mut dyn RandomSource) -> Result<Self, RandomError> {
         let mut bytes = [0u8; VERIFIER_BYTES];
         rng.fill(&mut bytes)?;
+        Ok(Self::from_random_bytes(&bytes))
+    }
+
+    /// The verifier made of `bytes`, already drawn (for callers that draw several values at once).
+    pub(crate) fn from_random_bytes(bytes: &[u8; VERIFIER_BYTES]) -> Self {
         let verifier = URL_SAFE_NO_PAD.encode(bytes);
         let challenge = s256_challenge(&verifier);
-        Ok(Self {
+        Self {
             verifier: Secret::new(verifier),
             challenge,
-        })
+        }
     }
 
     /// Uses a verifier from elsewhere, after checking RFC 7636 §4.1's length and alphabet.
@@ -117,7 +122,12 @@ pub fn s256_challenge(verifier: &str) -> String {
 pub fn generate_state(rng: &mut dyn RandomSource) -> Result<String, RandomError> {
     let mut bytes = [0u8; STATE_BYTES];
     rng.fill(&mut bytes)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    Ok(state_from_random_bytes(&bytes))
+}
+
+/// A `state` (or nonce) made of `bytes`, already drawn.
+pub(crate) fn state_from_random_bytes(bytes: &[u8; STATE_BYTES]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A fresh OpenID Connect `nonce`, built like [`generate_state`] but kept as a [`Secret`].

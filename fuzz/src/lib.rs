@@ -151,9 +151,22 @@ pub fn secrets_in(body: &[u8]) -> Vec<String> {
     out
 }
 
-/// Panics if `shown` (an error's `Display` or `Debug`) contains one of `secrets`.
+/// Text the harness itself puts into errors (endpoints, client id): a "secret" that is a piece of it
+/// says nothing when it shows up.
+const HARNESS_TEXT: &[&str] = &[
+    "https://auth.example.org/oauth2/token",
+    "https://auth.example.org/oauth2/device",
+    "https://auth.example.org/oauth2/revoke",
+    "client-1",
+];
+
+/// Panics if `shown` (an error's `Display` or `Debug`) contains one of `secrets` (ignoring those that
+/// are part of the harness's own text, such as a device code `th.exam` inside the endpoint URL).
 pub fn assert_hides(shown: &str, secrets: &[String]) {
     for s in secrets {
+        if HARNESS_TEXT.iter().any(|t| t.contains(s.as_str())) {
+            continue;
+        }
         assert!(
             !shown.contains(s.as_str()),
             "an error shows the secret {s:?}: {shown}"

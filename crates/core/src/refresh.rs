@@ -80,7 +80,8 @@ pub fn unknown_token<B: AsRef<[u8]>>(response: &http::Response<B>) -> Option<boo
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshPolicy {
-    /// Refresh ahead of time when the access token expires within this margin. Default 30 s.
+    /// Refresh ahead of time when the access token expires within this margin — or within half its
+    /// lifetime, if that is shorter and known ([`TokenSet::refresh_margin`]). Default 30 s.
     pub margin: Duration,
     /// Which refresh failures log the session out. Default: the specification's (any 4xx).
     pub logout: LogoutPolicy,
@@ -287,9 +288,11 @@ impl RefreshCoordinator {
         matches!(self.state, State::LoggedOut { .. })
     }
 
-    /// Whether the access token expires within the margin at `now`.
+    /// Whether the access token expires within the margin at `now` (the policy's margin, capped at
+    /// half the token's lifetime: see [`TokenSet::refresh_margin`]).
     pub fn is_due(&self, now: Timestamp) -> bool {
-        self.tokens.expires_within(now, self.policy.margin)
+        self.tokens
+            .expires_within(now, self.tokens.refresh_margin(self.policy.margin))
     }
 
     fn use_current(&self) -> RefreshDecision {
@@ -537,6 +540,39 @@ mod tests {
             None
         );
         assert_eq!(unknown_token(&resp(401, "<html>")), None);
+    }
+
+    /// Found by the conformance suite against oidc-provider issuing 5-second tokens: with the
+    /// default 30-second margin every token was due the moment it arrived, so each request refreshed
+    /// again and callers arriving just after a refresh started another one.
+    #[test]
+    fn a_token_shorter_lived_than_the_margin_is_used_for_half_its_life() {
+        let short = |n: u32, issued: Timestamp| {
+            tokens(n, Some(issued + secs(5))).with_issued_at(Some(issued))
+        };
+        let mut c = RefreshCoordinator::new(short(1, T0), RefreshPolicy::default());
+        assert!(matches!(
+            c.before_request(T0 + Duration::from_millis(2_400)),
+            RefreshDecision::Use { generation: 0, .. }
+        ));
+        let t = ticket(c.before_request(T0 + Duration::from_millis(2_500)));
+        let refreshed_at = T0 + Duration::from_millis(2_600);
+        let outcome = c.finish(t, Ok(short(2, refreshed_at)), refreshed_at);
+        assert!(matches!(
+            outcome,
+            RefreshOutcome::Refreshed { generation: 1, .. }
+        ));
+        // The next caller, right after the refresh, uses the new token instead of refreshing again.
+        assert!(matches!(
+            c.before_request(refreshed_at + Duration::from_millis(100)),
+            RefreshDecision::Use { generation: 1, .. }
+        ));
+        assert!(c.is_due(refreshed_at + Duration::from_millis(2_500)));
+        // A long-lived token keeps the full margin.
+        let long = tokens(3, Some(T0 + secs(300))).with_issued_at(Some(T0));
+        let c = RefreshCoordinator::new(long, RefreshPolicy::default());
+        assert!(!c.is_due(T0 + secs(269)));
+        assert!(c.is_due(T0 + secs(270)));
     }
 
     #[test]

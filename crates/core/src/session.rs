@@ -55,6 +55,11 @@ pub struct TokenSet {
     /// The OpenID Connect ID token (compact JWS), if one was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<Secret>,
+    /// When the token request was sent: the time `expires_at` counts from, so that together they
+    /// give the access token's [lifetime](Self::lifetime). `None` for tokens obtained elsewhere (or
+    /// stored before this field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<Timestamp>,
 }
 
 impl TokenSet {
@@ -66,6 +71,7 @@ impl TokenSet {
             expires_at: None,
             scope: None,
             id_token: None,
+            issued_at: None,
         }
     }
 
@@ -91,6 +97,41 @@ impl TokenSet {
     pub fn with_id_token(mut self, id_token: Option<Secret>) -> Self {
         self.id_token = id_token;
         self
+    }
+
+    /// Sets when the token request was sent.
+    pub fn with_issued_at(mut self, issued_at: Option<Timestamp>) -> Self {
+        self.issued_at = issued_at;
+        self
+    }
+
+    /// The access token's lifetime as the server gave it (`expires_in`), when both its issue time
+    /// and its expiry are known.
+    pub fn lifetime(&self) -> Option<Duration> {
+        Some(self.expires_at?.duration_since(self.issued_at?))
+    }
+
+    /// How long before expiry a refresh is due, for a wanted `margin`: the margin, but at most half
+    /// the token's [lifetime](Self::lifetime). A token that lives shorter than the margin is so used
+    /// for half its life, instead of being refreshed again on every request.
+    ///
+    /// ```
+    /// use matrix_oidc_core::{Secret, Timestamp, TokenSet};
+    /// use std::time::Duration;
+    ///
+    /// let t0 = Timestamp::from_unix_seconds(1_000);
+    /// let short = TokenSet::new(Secret::new("at"))
+    ///     .with_issued_at(Some(t0))
+    ///     .with_expires_at(Some(t0 + Duration::from_secs(10)));
+    /// assert_eq!(short.refresh_margin(Duration::from_secs(30)), Duration::from_secs(5));
+    /// let unknown = TokenSet::new(Secret::new("at")).with_expires_at(Some(t0));
+    /// assert_eq!(unknown.refresh_margin(Duration::from_secs(30)), Duration::from_secs(30));
+    /// ```
+    pub fn refresh_margin(&self, margin: Duration) -> Duration {
+        match self.lifetime() {
+            Some(lifetime) => margin.min(lifetime / 2),
+            None => margin,
+        }
     }
 
     /// Whether the access token expires at or before `now + margin`. `false` when the expiry is unknown.
@@ -246,6 +287,35 @@ mod tests {
         let unknown = TokenSet::new(Secret::new("at"));
         assert!(
             !unknown.expires_within(Timestamp::from_unix_seconds(u64::MAX / 1000), Duration::MAX)
+        );
+    }
+
+    #[test]
+    fn lifetime_caps_the_refresh_margin_and_is_optional_in_storage() {
+        let t0 = Timestamp::from_unix_seconds(100);
+        let t = TokenSet::new(Secret::new("at"))
+            .with_issued_at(Some(t0))
+            .with_expires_at(Some(t0 + Duration::from_secs(5)));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            t.refresh_margin(Duration::from_secs(30)),
+            Duration::from_millis(2_500)
+        );
+        assert_eq!(
+            t.refresh_margin(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        let round_trip: TokenSet =
+            serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(round_trip, t);
+        // Sessions stored before `issued_at` existed read back without it, with the full margin.
+        let old: TokenSet =
+            serde_json::from_str(r#"{"access_token":"at","expires_at":105000}"#).unwrap();
+        assert_eq!(old.issued_at, None);
+        assert_eq!(old.lifetime(), None);
+        assert_eq!(
+            old.refresh_margin(Duration::from_secs(30)),
+            Duration::from_secs(30)
         );
     }
 

@@ -508,6 +508,7 @@ impl TokenRequest {
         Ok(TokenSet::new(Secret::new(access_token))
             .with_refresh_token(refresh_token)
             .with_expires_at(expires_in.map(|d| sent_at + d))
+            .with_issued_at(Some(sent_at))
             .with_scope(scope)
             .with_id_token(id_token))
     }
@@ -655,6 +656,8 @@ mod tests {
             "tGz3JOkF0XG5Qx2TlKWIA"
         );
         assert_eq!(tokens.expires_at, Some(T0 + Duration::from_secs(299)));
+        assert_eq!(tokens.issued_at, Some(T0));
+        assert_eq!(tokens.lifetime(), Some(Duration::from_secs(299)));
         assert_eq!(tokens.scope.as_deref(), Some(SCOPE));
     }
 

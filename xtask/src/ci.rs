@@ -101,6 +101,9 @@ pub(crate) fn run_gates(_args: &[String]) -> Result {
         ]);
         util::run(c)?;
     }
+
+    step("conformance against the real OP and Synapse");
+    crate::conformance::run(&[])?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
-//! * `ci` — every gate CI runs (the README's test command).
+//! * `ci` — every gate CI runs (the README's test command), the conformance suite last.
+//! * `conformance` — the project's public API against the real OP and Synapse.
 //! * `peers` — the real OpenID Provider and Synapse that conformance tests and the demo run against
 //!   (`up`, `down`, `status`, `install`, `smoke`).
 //!
@@ -8,6 +9,7 @@
 
 mod browser;
 mod ci;
+mod conformance;
 mod peers;
 mod util;
 
@@ -16,7 +18,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
+  ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build, conformance (the README's
+            test command)
+  conformance
+            the client and the core against the real OP and Synapse: [--http] [--https] [--mas]
+            [--only <text>] [--list]   (cargo xtask conformance help)
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
             status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
 ";
@@ -30,6 +36,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match task.as_str() {
         "ci" => ci::run(rest),
+        "conformance" => conformance::run(rest),
         "peers" => peers::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -1,0 +1,65 @@
+//! `-v` diagnostics: `tracing` events on stderr.
+//!
+//! Only this project's crates are raised by `-v` (`-v` info, `-vv` debug, `-vvv` trace); other
+//! crates stay at `warn`, because HTTP libraries at debug level may print request details this
+//! project does not control. Our own events never carry a secret ([`matrix_oidc_core::Secret`]
+//! prints redacted). `RUST_LOG`, when set, replaces the filter entirely (at your own risk).
+
+use tracing_subscriber::EnvFilter;
+
+/// The crates whose level `-v` raises.
+pub const OWN_CRATES: [&str; 5] = [
+    "matrix_oidc",
+    "matrix_oidc_cli",
+    "matrix_oidc_core",
+    "matrix_oidc_storage",
+    "matrix_oidc_reqwest",
+];
+
+/// The filter directives for a verbosity count.
+pub fn directives(verbose: u8) -> String {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let mut out = String::from("warn");
+    for krate in OWN_CRATES {
+        out.push_str(&format!(",{krate}={level}"));
+    }
+    out
+}
+
+/// Installs the stderr subscriber (once; later calls do nothing).
+pub fn init(verbose: u8, colours: bool) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ => EnvFilter::new(directives(verbose)),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colours)
+        .with_target(verbose >= 2)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbosity_raises_only_our_crates() {
+        assert!(directives(0).starts_with("warn,"));
+        assert!(directives(1).contains("matrix_oidc_cli=info"));
+        assert!(directives(2).contains("matrix_oidc=debug"));
+        assert!(directives(7).contains("matrix_oidc_core=trace"));
+        // Other crates (HTTP libraries) stay at warn whatever the count.
+        assert!(directives(3).starts_with("warn,"));
+        for d in [directives(0), directives(3)] {
+            EnvFilter::try_new(&d).unwrap();
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //!
 //! Every round trip in the core is "build an [`OutgoingRequest`]" then "hand the `http::Response` to the
 //! matching handler". The [`Expectations`] travel with the request so that the transport can enforce
-//! them (size bound, no redirects, timeout); the handler re-checks what it can with [`check_json`] /
-//! [`check_status`].
+//! them (size bound, no redirects, timeout); the handler re-checks what it can with [`check_json`]
+//! (and [`check_envelope`] / [`error_from_response`] for non-JSON answers).
 
 use crate::Secret;
 use crate::error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
@@ -255,11 +255,13 @@ pub fn check_envelope<B: AsRef<[u8]>>(
 pub fn error_from_response<B: AsRef<[u8]>>(response: &http::Response<B>) -> ResponseError {
     let status = response.status().as_u16();
     let body = response.body().as_ref();
-    if let Some(error) = OAuthErrorBody::parse(body) {
-        return ResponseError::OAuth { status, error };
-    }
+    // Matrix first: a Matrix error body also has an `error` string (its human-readable text), so it
+    // would pass for an OAuth body; only Matrix bodies have `errcode`.
     if let Some(error) = MatrixErrorBody::parse(body) {
         return ResponseError::Matrix { status, error };
+    }
+    if let Some(error) = OAuthErrorBody::parse(body) {
+        return ResponseError::OAuth { status, error };
     }
     ResponseError::UnexpectedStatus {
         status,
@@ -372,6 +374,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn matrix_error_with_text_is_not_mistaken_for_oauth() {
+        let r = resp(
+            401,
+            Some("application/json"),
+            r#"{"errcode":"M_UNKNOWN_TOKEN","error":"Invalid access token passed.","soft_logout":true}"#,
+        );
+        match error_from_response(&r) {
+            ResponseError::Matrix { status: 401, error } => {
+                assert_eq!(error.errcode, "M_UNKNOWN_TOKEN");
+                assert_eq!(error.soft_logout, Some(true));
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = resp(400, None, r#"{"error":"invalid_grant"}"#);
+        assert!(error_from_response(&r).oauth_error().is_some());
     }
 
     #[test]

@@ -11,30 +11,58 @@
 //! * Errors are one `#[non_exhaustive]` enum per area, with variants a caller can match on.
 //! * Builds for `wasm32-unknown-unknown`.
 
+#![doc = include_str!("../doc/login-flow.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod authorize;
+pub mod callback;
+pub mod device_grant;
+pub mod device_id;
 pub mod error;
 pub mod http;
+pub mod legacy;
 pub mod metadata;
+pub mod pkce;
 pub mod random;
+pub mod refresh;
+pub mod revoke;
+pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod time;
+pub mod token;
 pub mod transport;
+pub mod whoami;
 
+pub use authorize::{AuthorizationRequest, AuthorizationStart, AuthorizeError, LoginHint, Prompt};
+pub use callback::{AuthorizationCode, CallbackError, CallbackResponse};
+pub use device_grant::{
+    DeviceAuthorization, DeviceAuthorizationRequest, DeviceGrantError, DevicePoller, PollAction,
+    PollStatus,
+};
+pub use device_id::{DeviceId, DeviceIdError};
 pub use error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
 pub use http::{Expectations, OutgoingRequest};
 pub use metadata::AuthorizationServerMetadata;
+pub use pkce::{Pkce, PkceError};
 #[cfg(any(
     not(all(target_arch = "wasm32", target_os = "unknown")),
     feature = "wasm-js"
 ))]
 pub use random::OsRandom;
 pub use random::{RandomError, RandomSource, SeededRandom};
+pub use refresh::{
+    RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy, RefreshReason,
+    RefreshTicket,
+};
+pub use revoke::{RevocationError, RevocationRequest, TokenTypeHint};
+pub use scope::{MatrixScopeBuilder, Scope, ScopeError, ScopeFlavor};
 pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;
+pub use token::{GrantKind, LogoutPolicy, TokenError, TokenRequest};
 pub use transport::{HttpClient, TransportError};
+pub use whoami::{Whoami, WhoamiError, WhoamiRequest};
 
 /// The RFC 8628 device authorization grant type.
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";

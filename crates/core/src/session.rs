@@ -3,8 +3,12 @@
 //! These types are what stores persist (they are `Serialize`/`Deserialize`), and none of them prints a
 //! secret in `Debug`.
 
-use crate::{Secret, Timestamp};
+use crate::{DeviceId, Scope, Secret, Timestamp};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
 use url::Url;
 
 /// Where the authorization server puts the response parameters on the redirect URI.
@@ -24,6 +28,12 @@ impl ResponseMode {
             ResponseMode::Query => "query",
             ResponseMode::Fragment => "fragment",
         }
+    }
+}
+
+impl std::fmt::Display for ResponseMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -82,6 +92,32 @@ impl TokenSet {
         self.id_token = id_token;
         self
     }
+
+    /// Whether the access token expires at or before `now + margin`. `false` when the expiry is unknown.
+    pub fn expires_within(&self, now: Timestamp, margin: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at <= now + margin)
+    }
+
+    /// Whether the access token has expired at `now`. `false` when the expiry is unknown.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_within(now, Duration::ZERO)
+    }
+
+    /// The granted scope, parsed. `None` when the server did not say or the stored string is invalid.
+    pub fn granted_scope(&self) -> Option<Scope> {
+        self.scope.as_deref().and_then(|s| Scope::parse(s).ok())
+    }
+
+    /// A fingerprint of the tokens that is safe to store and compare across processes: base64url of
+    /// SHA-256 over the refresh token (or the access token when there is none).
+    ///
+    /// Two processes sharing a session compare fingerprints to tell whether the other one has already
+    /// refreshed, without keeping a second copy of the secret (matrix-rust-sdk's cross-process lock does
+    /// the same with a token hash).
+    pub fn fingerprint(&self) -> String {
+        let basis = self.refresh_token.as_ref().unwrap_or(&self.access_token);
+        URL_SAFE_NO_PAD.encode(Sha256::digest(basis.expose().as_bytes()))
+    }
 }
 
 /// One signed-in user on one device: everything needed to use, refresh and revoke its tokens.
@@ -135,6 +171,19 @@ impl Session {
         self.user_id = user_id;
         self
     }
+
+    /// The session a finished authorization code flow yields: issuer, client id, homeserver and
+    /// device id come from `pending`; the user id is learned afterwards from `whoami`.
+    pub fn from_pending(pending: &PendingAuthorization, tokens: TokenSet) -> Self {
+        Self {
+            homeserver: pending.homeserver.clone(),
+            issuer: pending.issuer.clone(),
+            client_id: pending.client_id.clone(),
+            device_id: pending.device_id.as_ref().map(|d| d.as_str().to_owned()),
+            user_id: None,
+            tokens,
+        }
+    }
 }
 
 /// An authorization code flow that was started and waits for its callback: everything needed to
@@ -159,9 +208,9 @@ pub struct PendingAuthorization {
     pub nonce: Option<Secret>,
     /// The Matrix device id in the requested scope, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
-    /// The requested scope, space-separated.
-    pub scope: String,
+    pub device_id: Option<DeviceId>,
+    /// The requested scope (serialized space-separated).
+    pub scope: Scope,
     /// The response mode requested.
     pub response_mode: ResponseMode,
     /// Whether the callback must carry `iss` (the server advertised RFC 9207 support).
@@ -172,4 +221,59 @@ pub struct PendingAuthorization {
     pub homeserver: Option<Url>,
     /// When the request was built.
     pub created_at: Timestamp,
+}
+
+impl PendingAuthorization {
+    /// Whether the flow was started more than `max_age` before `now`. Authorization codes are short-lived
+    /// (Matrix Authentication Service accepts them for 10 minutes), so stores drop stale entries.
+    pub fn is_older_than(&self, now: Timestamp, max_age: Duration) -> bool {
+        now.duration_since(self.created_at) > max_age
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_helpers() {
+        let t = TokenSet::new(Secret::new("at"))
+            .with_expires_at(Some(Timestamp::from_unix_seconds(100)));
+        assert!(!t.is_expired(Timestamp::from_unix_seconds(99)));
+        assert!(t.is_expired(Timestamp::from_unix_seconds(100)));
+        assert!(t.expires_within(Timestamp::from_unix_seconds(70), Duration::from_secs(30)));
+        assert!(!t.expires_within(Timestamp::from_unix_seconds(69), Duration::from_secs(30)));
+        let unknown = TokenSet::new(Secret::new("at"));
+        assert!(
+            !unknown.expires_within(Timestamp::from_unix_seconds(u64::MAX / 1000), Duration::MAX)
+        );
+    }
+
+    #[test]
+    fn fingerprint_follows_the_refresh_token_and_hides_it() {
+        let a = TokenSet::new(Secret::new("at1")).with_refresh_token(Some(Secret::new("rt1")));
+        let b = TokenSet::new(Secret::new("at2")).with_refresh_token(Some(Secret::new("rt1")));
+        let c = TokenSet::new(Secret::new("at2")).with_refresh_token(Some(Secret::new("rt2")));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert!(!a.fingerprint().contains("rt1"));
+        assert_ne!(
+            TokenSet::new(Secret::new("x")).fingerprint(),
+            TokenSet::new(Secret::new("y")).fingerprint()
+        );
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let t = TokenSet::new(Secret::new("access-secret"))
+            .with_refresh_token(Some(Secret::new("refresh-secret")))
+            .with_id_token(Some(Secret::new("id-secret")));
+        let s = Session::new(
+            Url::parse("https://auth.example.com/").unwrap(),
+            "client",
+            t,
+        );
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("secret"), "{dbg}");
+    }
 }

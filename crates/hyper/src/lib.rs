@@ -1,1 +1,365 @@
-//! hyper transport for matrix-oidc
+//! A [`hyper`] transport for matrix-oidc: [`HyperTransport`] implements the core's [`HttpClient`] on
+//! hyper-util's (legacy) pooled `Client` with rustls.
+//!
+//! What it guarantees for every [`OutgoingRequest`]:
+//!
+//! - **No redirects.** hyper never follows them: a 3xx comes back as the response, `Location`
+//!   intact, for the core to judge (whatever [`Expectations::follow_redirects`] says).
+//! - **Bounded bodies.** A `Content-Length` over [`Expectations::max_body_bytes`] is refused from the
+//!   head; any other body is read frame by frame and abandoned (the connection dropped) as soon as
+//!   it passes the bound: [`TransportError::BodyTooLarge`].
+//! - **One deadline.** [`Expectations::timeout`] covers the whole exchange, connect to last body
+//!   byte: [`TransportError::Timeout`].
+//! - **Plain errors.** Connect, TLS, timeout, size and other failures each name the URL (without
+//!   any `user:password@`) and the cause, never a header value or a body.
+//!
+//! TLS is rustls with the `ring` provider through hyper-rustls (no OpenSSL, no aws-lc): the
+//! platform's root CAs, plus any you add with [`HyperTransportBuilder::add_root_certificates_pem`]
+//! (a corporate CA, a test CA), or only those. Connections speak HTTP/1.1.
+//!
+//! # Example
+//!
+//! (The same example is in the workspace README, under "Choosing a transport".)
+//!
+//! ```no_run
+//! use matrix_oidc_core::http::OutgoingRequest;
+//! use matrix_oidc_core::transport::HttpClient;
+//! use matrix_oidc_hyper::HyperTransport;
+//!
+//! async fn well_known() -> Result<(), Box<dyn std::error::Error>> {
+//!     let transport = HyperTransport::builder()
+//!         .add_root_certificates_pem(std::fs::read("corporate-ca.pem")?)?
+//!         .build()?;
+//!     let url = url::Url::parse("https://matrix.example.org/.well-known/matrix/client")?;
+//!     let response = transport.send(OutgoingRequest::get_json(&url)?).await?;
+//!     println!("{}", response.status());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [`HyperTransport::try_default`] trusts the platform's roots alone;
+//! `.platform_roots(false)` trusts only the CAs you add.
+//!
+//! # Bringing your own client
+//!
+//! [`HyperTransport::new`] wraps a hyper-util `Client` you already use, over any connector (a
+//! proxy connector, a custom resolver…), as long as its request body type is [`RequestBody`].
+//! [`HyperTransportBuilder::connector`] hands out this crate's TLS connector to build one with.
+//!
+//! # Why these dependencies
+//!
+//! `hyper` and `hyper-util` (client, HTTP/1, tokio) for the pooled client; `hyper-rustls` for TLS
+//! over it; `rustls` with `ring` for the crypto; `rustls-platform-verifier` for the platform's
+//! roots; `http-body-util` and `bytes` for the body types; `tokio` for the per-request deadline.
+
+mod errors;
+mod tls;
+
+pub use hyper_rustls;
+pub use hyper_util;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use matrix_oidc_core::http::{Expectations, OutgoingRequest};
+use matrix_oidc_core::transport::{HttpClient, TransportError};
+use rustls::pki_types::CertificateDer;
+
+/// The `User-Agent` transports made by the builder send unless told otherwise.
+pub const DEFAULT_USER_AGENT: &str = concat!("matrix-oidc/", env!("CARGO_PKG_VERSION"));
+
+/// The request body type the wrapped client takes.
+pub type RequestBody = Full<Bytes>;
+
+/// The connector the builder makes: HTTP or HTTPS (rustls) over hyper-util's TCP connector.
+pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Why a transport could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// PEM data could not be parsed.
+    #[error("the PEM data is malformed: {reason}")]
+    InvalidPem {
+        /// Why.
+        reason: String,
+    },
+    /// PEM data parsed but held no `CERTIFICATE` block.
+    #[error("the PEM data holds no CERTIFICATE block")]
+    NoCertificateInPem,
+    /// A root certificate is not a usable X.509 CA certificate.
+    #[error("a root certificate cannot be used: {reason}")]
+    InvalidCertificate {
+        /// Why.
+        reason: String,
+    },
+    /// Platform roots were turned off and no root was added: nothing could ever be trusted.
+    #[error("no root certificate to trust: add one or keep the platform's roots")]
+    NoRoots,
+    /// The TLS set-up failed (for example, the platform's root store could not be loaded).
+    #[error("cannot set up TLS: {reason}")]
+    Tls {
+        /// Why.
+        reason: String,
+    },
+    /// The `User-Agent` is not a valid header value.
+    #[error("the user agent is not a valid header value")]
+    InvalidUserAgent,
+}
+
+/// An [`HttpClient`] on a hyper-util `Client`. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct HyperTransport<C = DefaultConnector> {
+    client: Client<C, RequestBody>,
+    user_agent: Option<http::HeaderValue>,
+}
+
+impl<C> std::fmt::Debug for HyperTransport<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// A builder for a pooled client with this crate's TLS set-up.
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// The platform's root CAs, [`DEFAULT_USER_AGENT`]. Fails only if the TLS set-up does (no root
+    /// store on the platform).
+    pub fn try_default() -> Result<Self, ConfigError> {
+        Self::builder().build()
+    }
+}
+
+impl<C> HyperTransport<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// Wraps a client you own. Requests go out as the core built them; no `User-Agent` is added
+    /// (see [`with_user_agent`](Self::with_user_agent)).
+    pub fn new(client: Client<C, RequestBody>) -> Self {
+        Self {
+            client,
+            user_agent: None,
+        }
+    }
+
+    /// Sends `user_agent` with every request that has no `User-Agent` of its own.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Result<Self, ConfigError> {
+        let value =
+            http::HeaderValue::from_str(user_agent).map_err(|_| ConfigError::InvalidUserAgent)?;
+        self.user_agent = Some(value);
+        Ok(self)
+    }
+
+    /// The wrapped client, to share with the rest of the application.
+    pub fn client(&self) -> &Client<C, RequestBody> {
+        &self.client
+    }
+
+    /// Unwraps the client.
+    pub fn into_inner(self) -> Client<C, RequestBody> {
+        self.client
+    }
+
+    async fn exchange(
+        &self,
+        request: http::Request<Vec<u8>>,
+        expect: &Expectations,
+        url: &str,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (mut parts, body) = request.into_parts();
+        if let Some(ua) = &self.user_agent {
+            parts
+                .headers
+                .entry(http::header::USER_AGENT)
+                .or_insert_with(|| ua.clone());
+        }
+        let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| errors::classify_request(&e, url))?;
+        let (parts, mut incoming) = response.into_parts();
+
+        let limit = expect.max_body_bytes;
+        let too_large = || TransportError::BodyTooLarge {
+            url: url.to_owned(),
+            limit,
+        };
+        // For a body framed by Content-Length the lower bound is that length.
+        let declared = incoming.size_hint().lower();
+        if declared > limit as u64 {
+            return Err(too_large());
+        }
+        let capacity = usize::try_from(declared).unwrap_or(limit).min(limit);
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| errors::classify_body(&e, url))?;
+            // Trailers are not data; the core has no use for them.
+            if let Ok(data) = frame.into_data() {
+                if data.len() > limit - body.len() {
+                    // Dropping `incoming` closes the connection: the rest is never read.
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&data);
+            }
+        }
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+#[async_trait]
+impl<C> HttpClient for HyperTransport<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    async fn send(
+        &self,
+        request: OutgoingRequest,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let OutgoingRequest { request, expect } = request;
+        let url = errors::shown_url(request.uri());
+        match tokio::time::timeout(expect.timeout, self.exchange(request, &expect, &url)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(TransportError::Timeout {
+                url,
+                timeout_ms: errors::millis(expect.timeout),
+            }),
+        }
+    }
+}
+
+type Configure = Box<dyn FnOnce(&mut hyper_util::client::legacy::Builder) + Send>;
+
+/// Builds a [`HyperTransport`] with this crate's TLS set-up (rustls + ring).
+pub struct HyperTransportBuilder {
+    roots: Vec<CertificateDer<'static>>,
+    platform_roots: bool,
+    user_agent: String,
+    configure: Option<Configure>,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        Self {
+            roots: Vec::new(),
+            platform_roots: true,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            configure: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HyperTransportBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransportBuilder")
+            .field("added_roots", &self.roots.len())
+            .field("platform_roots", &self.platform_roots)
+            .field("user_agent", &self.user_agent)
+            .field("configure", &self.configure.is_some())
+            .finish()
+    }
+}
+
+impl HyperTransportBuilder {
+    /// Also trusts every `CERTIFICATE` in `pem` (other PEM blocks are skipped) as a root CA.
+    ///
+    /// ```
+    /// # let pki = matrix_oidc_transport_tests::TestPki::generate("doc");
+    /// # let pem = pki.ca_pem();
+    /// let transport = matrix_oidc_hyper::HyperTransport::builder()
+    ///     .add_root_certificates_pem(pem)?
+    ///     .build()?;
+    /// # Ok::<(), matrix_oidc_hyper::ConfigError>(())
+    /// ```
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        self.roots.extend(tls::certificates_from_pem(pem.as_ref())?);
+        Ok(self)
+    }
+
+    /// Also trusts the DER-encoded certificate `der` as a root CA (checked by [`build`](Self::build)).
+    pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// Whether the platform's root CAs are trusted (default `true`). With `false`, only the added
+    /// roots are.
+    pub fn platform_roots(mut self, enabled: bool) -> Self {
+        self.platform_roots = enabled;
+        self
+    }
+
+    /// The `User-Agent` to send when a request has none (default [`DEFAULT_USER_AGENT`]).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Adjusts hyper-util's client builder (pool size and idle timeout, HTTP/1 options…).
+    pub fn configure(
+        mut self,
+        f: impl FnOnce(&mut hyper_util::client::legacy::Builder) + Send + 'static,
+    ) -> Self {
+        self.configure = Some(Box::new(f));
+        self
+    }
+
+    /// The HTTP/HTTPS connector with this builder's roots, for building a client of your own
+    /// (wrap it with [`HyperTransport::new`]).
+    pub fn connector(&self) -> Result<DefaultConnector, ConfigError> {
+        let tls = tls::client_config(self.roots.clone(), self.platform_roots)?;
+        let mut http = HttpConnector::new();
+        // The HTTPS layer needs the TCP connector to accept https:// URIs.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        Ok(hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http))
+    }
+
+    /// Builds the pooled client and wraps it.
+    pub fn build(self) -> Result<HyperTransport, ConfigError> {
+        let connector = self.connector()?;
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_timer(TokioTimer::new());
+        if let Some(configure) = self.configure {
+            configure(&mut builder);
+        }
+        HyperTransport::new(builder.build(connector)).with_user_agent(&self.user_agent)
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The crate example and the README's must not drift apart: the README's is not compiled.
+    #[test]
+    fn the_readme_shows_the_crate_example() {
+        let readme = include_str!("../../../README.md");
+        let example: Vec<&str> = include_str!("lib.rs")
+            .lines()
+            .skip_while(|line| *line != "//! ```no_run")
+            .skip(1)
+            .take_while(|line| *line != "//! ```")
+            .map(|line| {
+                line.strip_prefix("//! ")
+                    .unwrap_or(line.trim_start_matches("//!"))
+            })
+            .collect();
+        assert!(example.len() > 5, "{example:?}");
+        let example = format!("```rust\n{}\n```", example.join("\n"));
+        assert!(readme.contains(&example), "README.md lacks:\n{example}");
+    }
+}

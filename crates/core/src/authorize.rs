@@ -1,0 +1,787 @@
+//! Starting an authorization code flow: the URL to open, and what to keep until the callback.
+//!
+//! [`AuthorizationRequest`] checks what it asks for against the server's metadata before any browser is
+//! opened (PKCE `S256`, the response mode, `prompt` values), generates the PKCE verifier, `state` and
+//! optional `nonce` from the [`RandomSource`] it is given, and returns an [`AuthorizationStart`]: the URL
+//! and a [`PendingAuthorization`] that can be persisted and finished later, in another process if need
+//! be (see [`crate::callback`]).
+//!
+//! ```
+//! use matrix_oidc_core::{
+//!     AuthorizationRequest, AuthorizationServerMetadata, DeviceId, ResponseMode, Scope, SeededRandom,
+//!     Timestamp,
+//! };
+//! let metadata: AuthorizationServerMetadata = serde_json::from_str(r#"{
+//!     "issuer": "https://account.example.com/",
+//!     "authorization_endpoint": "https://account.example.com/oauth2/auth",
+//!     "token_endpoint": "https://account.example.com/oauth2/token",
+//!     "response_modes_supported": ["query", "fragment"],
+//!     "code_challenge_methods_supported": ["S256"]
+//! }"#).unwrap();
+//! let scope = Scope::matrix(DeviceId::parse("AABBBCCCDDD").unwrap()).build().unwrap();
+//! let redirect = "https://app.example.com/oauth2-callback".parse().unwrap();
+//! let start = AuthorizationRequest::new(&metadata, "s6BhdRkqt3", redirect, scope)
+//!     .build(Timestamp::from_unix_seconds(1_700_000_000), &mut SeededRandom::new(1))
+//!     .unwrap();
+//! assert!(start.url.as_str().starts_with("https://account.example.com/oauth2/auth?response_type=code&client_id=s6BhdRkqt3"));
+//! // An https redirect URI gets the fragment response mode.
+//! assert_eq!(start.pending.response_mode, ResponseMode::Fragment);
+//! ```
+
+use crate::metadata::AuthorizationServerMetadata;
+use crate::pkce::{self, Pkce};
+use crate::random::{RandomError, RandomSource};
+use crate::scope::Scope;
+use crate::session::{PendingAuthorization, ResponseMode};
+use crate::time::Timestamp;
+use url::Url;
+
+/// A `prompt` value (OpenID Connect Core §3.1.2.1). Matrix defines only [`Prompt::Create`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Prompt {
+    /// `create`: show the registration page instead of the login page.
+    Create,
+    /// `login`: ask the user to authenticate again even with a session.
+    Login,
+    /// `consent`: ask for consent again.
+    Consent,
+}
+
+impl Prompt {
+    /// The protocol value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::Create => "create",
+            Prompt::Login => "login",
+            Prompt::Consent => "consent",
+        }
+    }
+}
+
+/// A `login_hint` (MSC4198): which account the user probably wants to sign in to.
+///
+/// The server may ignore it, and the user may sign in to another account, so it is a hint only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginHint(String);
+
+impl LoginHint {
+    /// `mxid:<user id>` for a full Matrix user id such as `@alice:example.com`.
+    pub fn mxid(user_id: &str) -> Result<Self, AuthorizeError> {
+        let invalid = |reason: &str| AuthorizeError::InvalidLoginHint {
+            hint: user_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = user_id
+            .strip_prefix('@')
+            .ok_or_else(|| invalid("a Matrix user id starts with '@'"))?;
+        let (localpart, server) = rest
+            .split_once(':')
+            .ok_or_else(|| invalid("a Matrix user id has the form @localpart:server"))?;
+        if localpart.is_empty() || server.is_empty() {
+            return Err(invalid("a Matrix user id has the form @localpart:server"));
+        }
+        if !user_id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                "a Matrix user id holds only printable ASCII without spaces",
+            ));
+        }
+        Ok(Self(format!("mxid:{user_id}")))
+    }
+
+    /// Any hint of MSC4198's form `prefix:value` (for example `email:alice@example.com`).
+    pub fn raw(hint: &str) -> Result<Self, AuthorizeError> {
+        let invalid = |reason: &str| AuthorizeError::InvalidLoginHint {
+            hint: hint.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (prefix, value) = hint
+            .split_once(':')
+            .ok_or_else(|| invalid("a login hint has the form prefix:value"))?;
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                "the prefix must be one or more printable ASCII characters other than ':'",
+            ));
+        }
+        if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                "the value must be one or more printable ASCII characters",
+            ));
+        }
+        Ok(Self(hint.to_owned()))
+    }
+
+    /// The protocol value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why an authorization request could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizeError {
+    /// The random source failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// The client id is empty.
+    #[error("the client id is empty")]
+    EmptyClientId,
+    /// The server does not advertise PKCE `S256` in `code_challenge_methods_supported`.
+    #[error(
+        "{issuer} does not advertise PKCE S256 (code_challenge_methods_supported: {advertised:?}); \
+         refusing to authorize without it"
+    )]
+    PkceS256NotSupported {
+        /// The issuer.
+        issuer: String,
+        /// What it advertises.
+        advertised: Option<Vec<String>>,
+    },
+    /// The server does not advertise the `code` response type.
+    #[error(
+        "{issuer} does not advertise the 'code' response type (response_types_supported: {advertised:?})"
+    )]
+    CodeResponseTypeNotSupported {
+        /// The issuer.
+        issuer: String,
+        /// What it advertises.
+        advertised: Vec<String>,
+    },
+    /// The chosen response mode is not in `response_modes_supported`.
+    #[error(
+        "{issuer} does not support response_mode={mode} (response_modes_supported: {advertised:?})"
+    )]
+    ResponseModeNotSupported {
+        /// The issuer.
+        issuer: String,
+        /// The mode asked for.
+        mode: &'static str,
+        /// What it advertises.
+        advertised: Vec<String>,
+    },
+    /// A `prompt` value the server does not advertise (`prompt=create` needs `prompt_values_supported`
+    /// to list `create`).
+    #[error("{issuer} does not support prompt={prompt} (prompt_values_supported: {advertised:?})")]
+    PromptNotSupported {
+        /// The issuer.
+        issuer: String,
+        /// The prompt asked for.
+        prompt: &'static str,
+        /// What it advertises.
+        advertised: Option<Vec<String>>,
+    },
+    /// The redirect URI has a fragment, which OAuth forbids.
+    #[error("the redirect URI {redirect_uri} has a fragment; redirect URIs must not")]
+    RedirectUriHasFragment {
+        /// The redirect URI.
+        redirect_uri: String,
+    },
+    /// A Matrix device token without the Client-Server API token of the same flavor.
+    #[error(
+        "scope {scope:?} asks for a device without the Client-Server API scope; servers refuse that"
+    )]
+    DeviceScopeWithoutApiScope {
+        /// The scope.
+        scope: String,
+    },
+    /// A malformed `login_hint`.
+    #[error("invalid login hint {hint:?}: {reason}")]
+    InvalidLoginHint {
+        /// The hint given.
+        hint: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The URL to send the user to, and the state to keep until the callback arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthorizationStart {
+    /// The authorization URL: open it in the system browser (or redirect a web app to it).
+    pub url: Url,
+    /// Everything needed to finish the flow. Persist it keyed by [`PendingAuthorization::state`].
+    pub pending: PendingAuthorization,
+}
+
+/// Builder for an authorization code request with PKCE.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AuthorizationRequest<'a> {
+    metadata: &'a AuthorizationServerMetadata,
+    client_id: String,
+    redirect_uri: Url,
+    scope: Scope,
+    response_mode: Option<ResponseMode>,
+    prompts: Vec<Prompt>,
+    login_hint: Option<LoginHint>,
+    nonce: bool,
+    homeserver: Option<Url>,
+}
+
+impl<'a> AuthorizationRequest<'a> {
+    /// A request to `metadata`'s authorization endpoint for `client_id`, coming back to `redirect_uri`,
+    /// asking for `scope`.
+    pub fn new(
+        metadata: &'a AuthorizationServerMetadata,
+        client_id: impl Into<String>,
+        redirect_uri: Url,
+        scope: Scope,
+    ) -> Self {
+        Self {
+            metadata,
+            client_id: client_id.into(),
+            redirect_uri,
+            scope,
+            response_mode: None,
+            prompts: Vec::new(),
+            login_hint: None,
+            nonce: false,
+            homeserver: None,
+        }
+    }
+
+    /// Overrides the response mode. The default is [`ResponseMode::Fragment`] for an `https` redirect
+    /// URI (the Matrix specification asks for it) and [`ResponseMode::Query`] otherwise.
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.response_mode = Some(mode);
+        self
+    }
+
+    /// Adds a `prompt` value; [`build`](Self::build) fails unless the server advertises it.
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        if !self.prompts.contains(&prompt) {
+            self.prompts.push(prompt);
+        }
+        self
+    }
+
+    /// Asks for the registration page (`prompt=create`).
+    pub fn prompt_create(self) -> Self {
+        self.prompt(Prompt::Create)
+    }
+
+    /// Sends a `login_hint`.
+    pub fn login_hint(mut self, hint: LoginHint) -> Self {
+        self.login_hint = Some(hint);
+        self
+    }
+
+    /// Sends an OpenID Connect `nonce` (kept in the pending authorization for ID token checks).
+    pub fn with_nonce(mut self) -> Self {
+        self.nonce = true;
+        self
+    }
+
+    /// Records the homeserver the login is for, so the session built from the callback knows it.
+    pub fn homeserver(mut self, homeserver: Url) -> Self {
+        self.homeserver = Some(homeserver);
+        self
+    }
+
+    /// The response mode [`build`](Self::build) will use.
+    pub fn effective_response_mode(&self) -> ResponseMode {
+        self.response_mode
+            .unwrap_or_else(|| default_response_mode(&self.redirect_uri))
+    }
+
+    fn check(&self) -> Result<ResponseMode, AuthorizeError> {
+        let md = self.metadata;
+        let issuer = || md.issuer.to_string();
+        if self.client_id.is_empty() {
+            return Err(AuthorizeError::EmptyClientId);
+        }
+        if self.redirect_uri.fragment().is_some() {
+            return Err(AuthorizeError::RedirectUriHasFragment {
+                redirect_uri: self.redirect_uri.to_string(),
+            });
+        }
+        if !AuthorizationServerMetadata::list_contains(
+            &md.code_challenge_methods_supported,
+            pkce::S256,
+        ) {
+            return Err(AuthorizeError::PkceS256NotSupported {
+                issuer: issuer(),
+                advertised: md.code_challenge_methods_supported.clone(),
+            });
+        }
+        if let Some(types) = &md.response_types_supported {
+            // Exactly "code": "code id_token" is a different (hybrid) response type.
+            if !types.iter().any(|t| t == "code") {
+                return Err(AuthorizeError::CodeResponseTypeNotSupported {
+                    issuer: issuer(),
+                    advertised: types.clone(),
+                });
+            }
+        }
+        let mode = self.effective_response_mode();
+        // RFC 8414: an absent response_modes_supported means ["query", "fragment"].
+        if let Some(modes) = &md.response_modes_supported {
+            if !modes.iter().any(|m| m == mode.as_str()) {
+                return Err(AuthorizeError::ResponseModeNotSupported {
+                    issuer: issuer(),
+                    mode: mode.as_str(),
+                    advertised: modes.clone(),
+                });
+            }
+        }
+        for prompt in &self.prompts {
+            if !AuthorizationServerMetadata::list_contains(
+                &md.prompt_values_supported,
+                prompt.as_str(),
+            ) {
+                return Err(AuthorizeError::PromptNotSupported {
+                    issuer: issuer(),
+                    prompt: prompt.as_str(),
+                    advertised: md.prompt_values_supported.clone(),
+                });
+            }
+        }
+        if let (Some(flavor), true) = (self.scope.flavor(), self.scope.device_token().is_some()) {
+            if !self.scope.contains(&flavor.api_token()) {
+                return Err(AuthorizeError::DeviceScopeWithoutApiScope {
+                    scope: self.scope.to_string(),
+                });
+            }
+        }
+        Ok(mode)
+    }
+
+    /// Checks the request against the metadata, draws the PKCE verifier, `state` and `nonce` from `rng`,
+    /// and returns the URL with the pending authorization (created at `now`).
+    pub fn build(
+        self,
+        now: Timestamp,
+        rng: &mut dyn RandomSource,
+    ) -> Result<AuthorizationStart, AuthorizeError> {
+        let mode = self.check()?;
+        let pkce = Pkce::generate(rng)?;
+        let state = pkce::generate_state(rng)?;
+        let nonce = if self.nonce {
+            Some(pkce::generate_nonce(rng)?)
+        } else {
+            None
+        };
+        let md = self.metadata;
+        let mut url = md.authorization_endpoint.clone();
+        {
+            let scope = self.scope.to_string();
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", self.redirect_uri.as_str())
+                .append_pair("scope", &scope)
+                .append_pair("state", &state)
+                .append_pair("response_mode", mode.as_str())
+                .append_pair("code_challenge", pkce.challenge())
+                .append_pair("code_challenge_method", pkce::S256);
+            if !self.prompts.is_empty() {
+                let joined: Vec<&str> = self.prompts.iter().map(|p| p.as_str()).collect();
+                q.append_pair("prompt", &joined.join(" "));
+            }
+            if let Some(hint) = &self.login_hint {
+                q.append_pair("login_hint", hint.as_str());
+            }
+            if let Some(nonce) = &nonce {
+                q.append_pair("nonce", nonce.expose());
+            }
+        }
+        let pending = PendingAuthorization {
+            state,
+            issuer: md.issuer.clone(),
+            token_endpoint: md.token_endpoint.clone(),
+            client_id: self.client_id,
+            redirect_uri: self.redirect_uri,
+            code_verifier: pkce.into_verifier(),
+            nonce,
+            device_id: self.scope.device_id(),
+            scope: self.scope,
+            response_mode: mode,
+            require_iss: md.authorization_response_iss_parameter_supported,
+            homeserver: self.homeserver,
+            created_at: now,
+        };
+        Ok(AuthorizationStart { url, pending })
+    }
+}
+
+/// The Matrix specification's choice: `fragment` for an `https` redirect URI, `query` otherwise
+/// (custom schemes and `http` loopback URIs).
+pub fn default_response_mode(redirect_uri: &Url) -> ResponseMode {
+    if redirect_uri.scheme() == "https" {
+        ResponseMode::Fragment
+    } else {
+        ResponseMode::Query
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeviceId, ScopeFlavor, SeededRandom};
+
+    pub(crate) fn metadata(extra: serde_json::Value) -> AuthorizationServerMetadata {
+        let mut base = serde_json::json!({
+            "issuer": "https://account.example.com/",
+            "authorization_endpoint": "https://account.example.com/oauth2/auth",
+            "token_endpoint": "https://account.example.com/oauth2/token",
+            "revocation_endpoint": "https://account.example.com/oauth2/revoke",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+        });
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn scope() -> Scope {
+        Scope::matrix(DeviceId::parse("AAABBBCCCDDD").unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn params(url: &Url) -> Vec<(String, String)> {
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn builds_the_spec_sample_parameters() {
+        let md = metadata(serde_json::json!({}));
+        let redirect = Url::parse("https://app.example.com/oauth2-callback").unwrap();
+        let start = AuthorizationRequest::new(&md, "s6BhdRkqt3", redirect.clone(), scope())
+            .build(Timestamp::from_unix_seconds(10), &mut SeededRandom::new(5))
+            .unwrap();
+        let p = params(&start.url);
+        let names: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "state",
+                "response_mode",
+                "code_challenge",
+                "code_challenge_method"
+            ]
+        );
+        assert_eq!(get(&p, "response_type"), Some("code"));
+        assert_eq!(get(&p, "client_id"), Some("s6BhdRkqt3"));
+        assert_eq!(
+            get(&p, "redirect_uri"),
+            Some("https://app.example.com/oauth2-callback")
+        );
+        assert_eq!(
+            get(&p, "scope"),
+            Some("urn:matrix:client:api:* urn:matrix:client:device:AAABBBCCCDDD")
+        );
+        assert_eq!(get(&p, "response_mode"), Some("fragment"));
+        assert_eq!(get(&p, "code_challenge_method"), Some("S256"));
+        let pending = &start.pending;
+        assert_eq!(get(&p, "state"), Some(pending.state.as_str()));
+        assert_eq!(
+            get(&p, "code_challenge"),
+            Some(pkce::s256_challenge(pending.code_verifier.expose()).as_str())
+        );
+        assert_eq!(pending.client_id, "s6BhdRkqt3");
+        assert_eq!(pending.redirect_uri, redirect);
+        assert_eq!(
+            pending.device_id.as_ref().map(|d| d.as_str()),
+            Some("AAABBBCCCDDD")
+        );
+        assert_eq!(pending.scope, scope());
+        assert_eq!(pending.created_at, Timestamp::from_unix_seconds(10));
+        assert_eq!(
+            pending.token_endpoint.as_str(),
+            "https://account.example.com/oauth2/token"
+        );
+        assert!(pending.nonce.is_none());
+        assert!(!pending.require_iss);
+        assert!(pending.state.len() >= 22, "state carries at least 128 bits");
+        // The verifier never leaves in the URL.
+        assert!(!start.url.as_str().contains(pending.code_verifier.expose()));
+    }
+
+    #[test]
+    fn encoding_matches_the_msc4198_sample() {
+        let md = metadata(serde_json::json!({}));
+        let start = AuthorizationRequest::new(
+            &md,
+            "s6BhdRkqt3",
+            Url::parse("https://app.example.com/oauth2-callback").unwrap(),
+            scope(),
+        )
+        .login_hint(LoginHint::mxid("@example-user:example.com").unwrap())
+        .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+        .unwrap();
+        let q = start.url.query().unwrap();
+        assert!(
+            q.contains("&scope=urn%3Amatrix%3Aclient%3Aapi%3A*+urn%3Amatrix%3Aclient%3Adevice%3AAAABBBCCCDDD&"),
+            "{q}"
+        );
+        assert!(
+            q.ends_with("&login_hint=mxid%3A%40example-user%3Aexample.com"),
+            "{q}"
+        );
+    }
+
+    #[test]
+    fn response_mode_defaults_and_override() {
+        let md = metadata(serde_json::json!({}));
+        for (uri, mode) in [
+            ("https://app.example.com/cb", ResponseMode::Fragment),
+            ("http://127.0.0.1:5173/cb", ResponseMode::Query),
+            ("com.example.app:/callback", ResponseMode::Query),
+        ] {
+            let r = AuthorizationRequest::new(&md, "c", Url::parse(uri).unwrap(), scope());
+            assert_eq!(r.effective_response_mode(), mode, "{uri}");
+            let start = r
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+                .unwrap();
+            assert_eq!(start.pending.response_mode, mode);
+        }
+        let start = AuthorizationRequest::new(
+            &md,
+            "c",
+            Url::parse("https://app.example.com/cb").unwrap(),
+            scope(),
+        )
+        .response_mode(ResponseMode::Query)
+        .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+        .unwrap();
+        assert_eq!(get(&params(&start.url), "response_mode"), Some("query"));
+
+        let md = metadata(serde_json::json!({"response_modes_supported": ["query"]}));
+        let e = AuthorizationRequest::new(
+            &md,
+            "c",
+            Url::parse("https://app.example.com/cb").unwrap(),
+            scope(),
+        )
+        .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AuthorizeError::ResponseModeNotSupported {
+                    mode: "fragment",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Absent list: RFC 8414 default of query and fragment.
+        let mut md = metadata(serde_json::json!({}));
+        md.response_modes_supported = None;
+        assert!(
+            AuthorizationRequest::new(
+                &md,
+                "c",
+                Url::parse("https://a.example/cb").unwrap(),
+                scope()
+            )
+            .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn prompt_create_only_when_advertised() {
+        let redirect = Url::parse("http://127.0.0.1/cb").unwrap();
+        let md = metadata(serde_json::json!({"prompt_values_supported": ["login"]}));
+        let e = AuthorizationRequest::new(&md, "c", redirect.clone(), scope())
+            .prompt_create()
+            .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            AuthorizeError::PromptNotSupported {
+                prompt: "create",
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("prompt=create"), "{e}");
+        let md = metadata(serde_json::json!({}));
+        assert!(matches!(
+            AuthorizationRequest::new(&md, "c", redirect.clone(), scope())
+                .prompt_create()
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::PromptNotSupported {
+                advertised: None,
+                ..
+            })
+        ));
+        let md = metadata(serde_json::json!({"prompt_values_supported": ["login", "create"]}));
+        let start = AuthorizationRequest::new(&md, "c", redirect, scope())
+            .prompt_create()
+            .prompt(Prompt::Login)
+            .prompt_create()
+            .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+            .unwrap();
+        assert_eq!(get(&params(&start.url), "prompt"), Some("create login"));
+    }
+
+    #[test]
+    fn metadata_and_input_checks() {
+        let redirect = Url::parse("http://127.0.0.1/cb").unwrap();
+        let md = metadata(serde_json::json!({"code_challenge_methods_supported": ["plain"]}));
+        assert!(matches!(
+            AuthorizationRequest::new(&md, "c", redirect.clone(), scope())
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::PkceS256NotSupported { .. })
+        ));
+        let mut md = metadata(serde_json::json!({}));
+        md.code_challenge_methods_supported = None;
+        assert!(matches!(
+            AuthorizationRequest::new(&md, "c", redirect.clone(), scope())
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::PkceS256NotSupported {
+                advertised: None,
+                ..
+            })
+        ));
+        let md = metadata(serde_json::json!({"response_types_supported": ["code id_token"]}));
+        assert!(matches!(
+            AuthorizationRequest::new(&md, "c", redirect.clone(), scope())
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::CodeResponseTypeNotSupported { .. })
+        ));
+        let md = metadata(serde_json::json!({}));
+        assert_eq!(
+            AuthorizationRequest::new(&md, "", redirect.clone(), scope())
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+                .unwrap_err(),
+            AuthorizeError::EmptyClientId
+        );
+        assert!(matches!(
+            AuthorizationRequest::new(
+                &md,
+                "c",
+                Url::parse("https://app.example.com/cb#frag").unwrap(),
+                scope()
+            )
+            .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::RedirectUriHasFragment { .. })
+        ));
+        let device_only = Scope::parse("urn:matrix:client:device:AAABBBCCCDDD").unwrap();
+        assert!(matches!(
+            AuthorizationRequest::new(&md, "c", redirect.clone(), device_only)
+                .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1)),
+            Err(AuthorizeError::DeviceScopeWithoutApiScope { .. })
+        ));
+        // Generic OpenID Connect use: no Matrix tokens at all is fine.
+        let oidc = Scope::parse("openid email").unwrap();
+        let start = AuthorizationRequest::new(&md, "c", redirect, oidc)
+            .with_nonce()
+            .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+            .unwrap();
+        let nonce = start.pending.nonce.clone().unwrap();
+        assert_eq!(get(&params(&start.url), "nonce"), Some(nonce.expose()));
+        assert!(start.pending.device_id.is_none());
+    }
+
+    #[test]
+    fn extra_query_on_the_endpoint_is_kept_and_iss_requirement_recorded() {
+        let md = metadata(serde_json::json!({
+            "authorization_endpoint": "https://account.example.com/auth?tenant=x",
+            "authorization_response_iss_parameter_supported": true,
+        }));
+        let start = AuthorizationRequest::new(
+            &md,
+            "c",
+            Url::parse("http://[::1]/cb").unwrap(),
+            Scope::matrix(DeviceId::parse("AAABBBCCCDDD").unwrap())
+                .flavor(ScopeFlavor::Unstable)
+                .build()
+                .unwrap(),
+        )
+        .homeserver(Url::parse("https://matrix.example.com/").unwrap())
+        .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(1))
+        .unwrap();
+        assert!(
+            start
+                .url
+                .as_str()
+                .starts_with("https://account.example.com/auth?tenant=x&response_type=code")
+        );
+        assert!(start.pending.require_iss);
+        assert_eq!(
+            start.pending.homeserver.as_ref().map(Url::as_str),
+            Some("https://matrix.example.com/")
+        );
+    }
+
+    #[test]
+    fn same_seed_same_url_and_pending_round_trips_through_serde() {
+        let md = metadata(serde_json::json!({}));
+        let build = |seed| {
+            AuthorizationRequest::new(
+                &md,
+                "c",
+                Url::parse("http://localhost/cb").unwrap(),
+                scope(),
+            )
+            .with_nonce()
+            .build(
+                Timestamp::from_unix_seconds(99),
+                &mut SeededRandom::new(seed),
+            )
+            .unwrap()
+        };
+        assert_eq!(build(7), build(7));
+        assert_ne!(build(7).pending.state, build(8).pending.state);
+        let pending = build(7).pending;
+        let json = serde_json::to_string(&pending).unwrap();
+        let back: PendingAuthorization = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pending);
+        let dbg = format!("{pending:?}");
+        assert!(!dbg.contains(pending.code_verifier.expose()), "{dbg}");
+        assert!(
+            !dbg.contains(pending.nonce.as_ref().unwrap().expose()),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn login_hint_forms() {
+        assert_eq!(
+            LoginHint::mxid("@alice:example.com").unwrap().as_str(),
+            "mxid:@alice:example.com"
+        );
+        for bad in [
+            "alice:example.com",
+            "@alice",
+            "@:example.com",
+            "@alice:",
+            "@al ice:x",
+        ] {
+            assert!(
+                matches!(
+                    LoginHint::mxid(bad),
+                    Err(AuthorizeError::InvalidLoginHint { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            LoginHint::raw("email:alice@example.com").unwrap().as_str(),
+            "email:alice@example.com"
+        );
+        for bad in ["noprefix", ":value", "p:", "p:with space"] {
+            assert!(LoginHint::raw(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -75,6 +75,17 @@ pub struct GlobalArgs {
     /// homeserver (see `matrix-oidc sessions`).
     #[arg(long, global = true, value_name = "KEY", env = "MATRIX_OIDC_SESSION")]
     pub session: Option<String>,
+
+    /// The home page this tool registers as its `client_uri` (shown on consent pages), for
+    /// servers that check it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "MATRIX_OIDC_CLIENT_URI",
+        hide_short_help = true
+    )]
+    pub client_uri: Option<Url>,
 }
 
 /// What to do.

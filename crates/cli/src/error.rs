@@ -86,25 +86,27 @@ pub enum CliError {
     /// The server no longer accepts the session (refresh refused, token revoked).
     #[error("the session at {server} has ended: {reason}")]
     SessionEnded {
-        /// The server that refused.
+        /// The homeserver (or issuer) of the session.
         server: String,
-        /// What it said.
+        /// What the server said.
         reason: String,
     },
     /// A server could not be reached.
-    #[error("cannot reach {server}: {reason}")]
+    #[error("{doing} failed: {reason}")]
     Network {
-        /// The server (URL) that was being contacted.
-        server: String,
-        /// What went wrong.
+        /// What was being done, naming the server ("discovering https://matrix.example.org/").
+        doing: String,
+        /// What went wrong, naming the URL.
         reason: String,
+        /// What to try, when something specific helps.
+        hint: Option<String>,
     },
     /// A server answered, but with an error or something unusable.
-    #[error("{server}: {reason}")]
+    #[error("{doing} failed: {reason}")]
     Server {
-        /// The server (URL) that answered.
-        server: String,
-        /// What was wrong.
+        /// What was being done, naming the server ("signing in at https://matrix.example.org/").
+        doing: String,
+        /// What was wrong, naming the URL.
         reason: String,
         /// What to try, when something specific helps.
         hint: Option<String>,
@@ -194,12 +196,16 @@ impl CliError {
             CliError::SessionEnded { .. } => {
                 Some("sign in again: `matrix-oidc login <homeserver>`".into())
             }
-            CliError::Network { .. } => Some(
-                "check the address and your connection; for a private CA pass --ca-file, \
-                 and -v shows each request"
-                    .into(),
-            ),
-            CliError::Server { hint, .. } => hint.clone(),
+            CliError::Network {
+                hint: Some(hint), ..
+            }
+            | CliError::Server {
+                hint: Some(hint), ..
+            } => Some(hint.clone()),
+            CliError::Network { .. } => {
+                Some("check the address and your connection; -v shows each request".into())
+            }
+            CliError::Server { hint: None, .. } => None,
             CliError::Cancelled { .. } => Some("run `matrix-oidc login` again to retry".into()),
             CliError::TimedOut { .. } => Some(
                 "run the command again; --timeout gives more time to finish in the browser".into(),
@@ -262,11 +268,12 @@ mod tests {
                 reason: "invalid_grant".into(),
             },
             CliError::Network {
-                server: "https://matrix.example.org/".into(),
+                doing: "discovering https://matrix.example.org/".into(),
                 reason: "connection refused".into(),
+                hint: None,
             },
             CliError::Server {
-                server: "https://matrix.example.org/".into(),
+                doing: "discovering https://matrix.example.org/".into(),
                 reason: "bad metadata".into(),
                 hint: None,
             },
@@ -311,17 +318,25 @@ mod tests {
     #[test]
     fn messages_name_the_server_and_say_what_to_try() {
         let e = CliError::Network {
-            server: "https://matrix.example.org/".into(),
-            reason: "connection refused".into(),
+            doing: "discovering https://matrix.example.org/".into(),
+            reason: "cannot connect to https://matrix.example.org/: connection refused".into(),
+            hint: None,
         };
         let human = e.to_human();
         assert!(
             human.starts_with(
-                "error: cannot reach https://matrix.example.org/: connection refused\n"
+                "error: discovering https://matrix.example.org/ failed: cannot connect to \
+                 https://matrix.example.org/: connection refused\n"
             ),
             "{human}"
         );
         assert!(human.contains("hint: check the address"), "{human}");
+        let tls = CliError::Network {
+            doing: "x".into(),
+            reason: "y".into(),
+            hint: Some("pass --ca-file".into()),
+        };
+        assert_eq!(tls.hint().as_deref(), Some("pass --ca-file"));
         let amb = CliError::AmbiguousSession {
             query: Some("alice".into()),
             candidates: vec!["k1".into(), "k2".into()],

@@ -1,8 +1,10 @@
 //! `-v` diagnostics: `tracing` events on stderr.
 //!
-//! Only this project's crates are raised by `-v` (`-v` info, `-vv` debug, `-vvv` trace); other
-//! crates stay at `warn`, because HTTP libraries at debug level may print request details this
-//! project does not control. Our own events never carry a secret ([`matrix_oidc_core::Secret`]
+//! Without `-v` nothing below `error` is printed (the command's own error message says what went
+//! wrong), and with `--json` nothing at all, so that stderr holds only the JSON error. Only this
+//! project's crates are raised by `-v` (`-v` warn+info, `-vv` debug, `-vvv` trace); other crates
+//! stay at `warn`, because HTTP libraries at debug level may print request details this project
+//! does not control. Our own events never carry a secret ([`matrix_oidc_core::Secret`]
 //! prints redacted). `RUST_LOG`, when set, replaces the filter entirely (at your own risk).
 
 use tracing_subscriber::EnvFilter;
@@ -16,10 +18,11 @@ pub const OWN_CRATES: [&str; 5] = [
     "matrix_oidc_reqwest",
 ];
 
-/// The filter directives for a verbosity count.
-pub fn directives(verbose: u8) -> String {
+/// The filter directives for a verbosity count (and `--json`).
+pub fn directives(verbose: u8, json: bool) -> String {
     let level = match verbose {
-        0 => "warn",
+        0 if json => return "off".into(),
+        0 => return "error".into(),
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -32,10 +35,10 @@ pub fn directives(verbose: u8) -> String {
 }
 
 /// Installs the stderr subscriber (once; later calls do nothing).
-pub fn init(verbose: u8, colours: bool) {
+pub fn init(verbose: u8, json: bool, colours: bool) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
-        _ => EnvFilter::new(directives(verbose)),
+        _ => EnvFilter::new(directives(verbose, json)),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -52,13 +55,18 @@ mod tests {
 
     #[test]
     fn verbosity_raises_only_our_crates() {
-        assert!(directives(0).starts_with("warn,"));
-        assert!(directives(1).contains("matrix_oidc_cli=info"));
-        assert!(directives(2).contains("matrix_oidc=debug"));
-        assert!(directives(7).contains("matrix_oidc_core=trace"));
+        assert_eq!(directives(0, false), "error");
+        assert_eq!(directives(0, true), "off");
+        assert!(directives(1, true).contains("matrix_oidc_cli=info"));
+        assert!(directives(2, false).contains("matrix_oidc=debug"));
+        assert!(directives(7, false).contains("matrix_oidc_core=trace"));
         // Other crates (HTTP libraries) stay at warn whatever the count.
-        assert!(directives(3).starts_with("warn,"));
-        for d in [directives(0), directives(3)] {
+        assert!(directives(3, false).starts_with("warn,"));
+        for d in [
+            directives(0, false),
+            directives(0, true),
+            directives(3, false),
+        ] {
             EnvFilter::try_new(&d).unwrap();
         }
     }

@@ -343,7 +343,7 @@ impl Report for DiscoverReport {
         let yes = |b: bool| if b { "yes" } else { "no" };
         let endpoint = |u: &Option<Url>| u.as_ref().map_or("(none)".to_owned(), Url::to_string);
         let mut out = format!(
-            "Homeserver {}\nauthorization server {}\n\nEndpoints\n",
+            "Homeserver            {}\nAuthorization server  {}\n\nEndpoints\n",
             self.homeserver, m.issuer
         );
         for (name, value) in [
@@ -385,12 +385,18 @@ impl Report for DiscoverReport {
                 yes(m.authorization_response_iss_parameter_supported).to_owned(),
             ),
             ("response modes", join(&m.response_modes_supported)),
-            (
-                "account actions",
-                join(&m.account_management_actions_supported),
-            ),
         ] {
             out.push_str(&format!("  {name:<50}{value}\n"));
+        }
+        if let Some(actions) = m
+            .account_management_actions_supported
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        {
+            out.push_str("\nAccount page actions (see `matrix-oidc account --help`)\n");
+            for action in actions {
+                out.push_str(&format!("  {action}\n"));
+            }
         }
         out
     }

@@ -94,7 +94,7 @@ pub enum CliError {
     /// A server could not be reached.
     #[error("{doing} failed: {reason}")]
     Network {
-        /// What was being done, naming the server ("discovering https://matrix.example.org/").
+        /// What was being done, naming the server (`discovering https://matrix.example.org/`).
         doing: String,
         /// What went wrong, naming the URL.
         reason: String,
@@ -104,7 +104,7 @@ pub enum CliError {
     /// A server answered, but with an error or something unusable.
     #[error("{doing} failed: {reason}")]
     Server {
-        /// What was being done, naming the server ("signing in at https://matrix.example.org/").
+        /// What was being done, naming the server (`signing in at https://matrix.example.org/`).
         doing: String,
         /// What was wrong, naming the URL.
         reason: String,

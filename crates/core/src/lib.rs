@@ -14,17 +14,22 @@
 #![doc = include_str!("../doc/login-flow.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod account;
 pub mod authorize;
+pub mod cache;
 pub mod callback;
 pub mod device_grant;
 pub mod device_id;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod legacy;
 pub mod metadata;
+pub mod oidc;
 pub mod pkce;
 pub mod random;
 pub mod refresh;
+pub mod registration;
 pub mod revoke;
 pub mod scope;
 pub mod secret;
@@ -34,16 +39,25 @@ pub mod token;
 pub mod transport;
 pub mod whoami;
 
+pub use account::AccountAction;
 pub use authorize::{AuthorizationRequest, AuthorizationStart, AuthorizeError, LoginHint, Prompt};
+pub use cache::CacheHints;
 pub use callback::{AuthorizationCode, CallbackError, CallbackResponse};
 pub use device_grant::{
     DeviceAuthorization, DeviceAuthorizationRequest, DeviceGrantError, DevicePoller, PollAction,
     PollStatus,
 };
 pub use device_id::{DeviceId, DeviceIdError};
+pub use discovery::{
+    Discovered, DiscoveryError, DiscoveryOptions, DiscoverySource, IssuerDiscovery,
+    MatrixDiscovery, Step,
+};
 pub use error::{BodyExcerpt, MatrixErrorBody, OAuthErrorBody, ResponseError};
 pub use http::{Expectations, OutgoingRequest};
-pub use metadata::AuthorizationServerMetadata;
+pub use metadata::{
+    AuthorizationServerMetadata, MetadataError, MetadataField, Profile, UrlPolicy,
+    ValidationOptions,
+};
 pub use pkce::{Pkce, PkceError};
 #[cfg(any(
     not(all(target_arch = "wasm32", target_os = "unknown")),
@@ -54,6 +68,9 @@ pub use random::{RandomError, RandomSource, SeededRandom};
 pub use refresh::{
     RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy, RefreshReason,
     RefreshTicket,
+};
+pub use registration::{
+    ClientMetadata, ClientRegistration, MetadataRules, Registration, RegistrationError,
 };
 pub use revoke::{RevocationError, RevocationRequest, TokenTypeHint};
 pub use scope::{MatrixScopeBuilder, Scope, ScopeError, ScopeFlavor};

@@ -1,20 +1,22 @@
-//! End to end, deterministically: metadata → authorization → callback → code exchange → whoami →
+//! End to end, deterministically: discovery → registration → authorization → callback → code exchange → whoami →
 //! refresh (proactive and after `M_UNKNOWN_TOKEN`) → revocation, against an in-memory authorization
 //! server and homeserver, with a fake clock and a seeded random source.
 //!
 //! The fake server checks what a real one checks (PKCE S256, redirect URI, client id, refresh token
 //! rotation, revocation of the whole grant), so the test fails if the client sends the wrong thing.
 //!
-//! Discovery and client registration are provided by the other half of the crate; this test starts
-//! from their output, a metadata document and a client id.
+//! It starts where an application starts: discovery from the homeserver URL and dynamic client
+//! registration.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use matrix_oidc_core::callback;
+use matrix_oidc_core::discovery::{DiscoveryOptions, DiscoverySource, MatrixDiscovery, Step};
 use matrix_oidc_core::pkce::s256_challenge;
 use matrix_oidc_core::refresh::{
     RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy,
 };
+use matrix_oidc_core::registration::{ClientMetadata, MetadataRules, Registration};
 use matrix_oidc_core::{
     AuthorizationRequest, AuthorizationServerMetadata, DeviceId, OutgoingRequest, ResponseMode,
     RevocationRequest, Scope, SeededRandom, Session, Timestamp, TokenRequest, WhoamiError,
@@ -30,9 +32,7 @@ const CLIENT_ID: &str = "01JCLIENT";
 const USER: &str = "@alice:example.com";
 const TOKEN_LIFETIME: u64 = 300;
 
-fn metadata() -> AuthorizationServerMetadata {
-    serde_json::from_str(
-        r#"{
+const METADATA: &str = r#"{
             "issuer": "https://account.example.com/",
             "authorization_endpoint": "https://account.example.com/authorize",
             "token_endpoint": "https://account.example.com/oauth2/token",
@@ -44,9 +44,10 @@ fn metadata() -> AuthorizationServerMetadata {
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["create"],
             "authorization_response_iss_parameter_supported": true
-        }"#,
-    )
-    .unwrap()
+        }"#;
+
+fn metadata() -> AuthorizationServerMetadata {
+    serde_json::from_str(METADATA).unwrap()
 }
 
 #[derive(Clone)]
@@ -137,6 +138,16 @@ impl FakeServer {
             form_urlencoded::parse(req.body()).into_owned().collect();
         let invalid_grant = || reply(400, r#"{"error":"invalid_grant"}"#);
         match path.as_str() {
+            "/_matrix/client/v1/auth_metadata" => reply(200, METADATA),
+            "/oauth2/registration" => {
+                let body: serde_json::Value = serde_json::from_slice(req.body()).unwrap();
+                assert_eq!(body["token_endpoint_auth_method"], "none");
+                assert_eq!(body["redirect_uris"][0], "https://app.example.com/callback");
+                reply(
+                    201,
+                    &serde_json::json!({"client_id": CLIENT_ID}).to_string(),
+                )
+            }
             "/oauth2/token" => {
                 assert_eq!(
                     req.headers()["content-type"],
@@ -203,11 +214,33 @@ impl FakeServer {
 }
 
 fn run(seed: u64) -> (Vec<String>, Session) {
-    let metadata = metadata();
     let mut server = FakeServer::default();
     let mut rng = SeededRandom::new(seed);
     let mut now = Timestamp::from_unix_seconds(1_700_000_000);
     let homeserver = Url::parse(HOMESERVER).unwrap();
+
+    // Discovery from the homeserver URL.
+    let mut discovery = MatrixDiscovery::new(&homeserver, DiscoveryOptions::default()).unwrap();
+    let mut step = discovery.start().unwrap();
+    let discovered = loop {
+        match step {
+            Step::Send(request) => {
+                let response = server.handle(request, now);
+                step = discovery.handle_response(&response, now).unwrap();
+            }
+            Step::Done(discovered) => break discovered,
+        }
+    };
+    assert_eq!(discovered.source, DiscoverySource::AuthMetadata);
+    let metadata = discovered.metadata;
+
+    // Dynamic registration, at the start of every login.
+    let client = ClientMetadata::web(Url::parse("https://app.example.com/").unwrap())
+        .with_client_name("End-to-end test")
+        .with_redirect_uri(Url::parse("https://app.example.com/callback").unwrap());
+    let registration = Registration::new(&metadata, &client, MetadataRules::MatrixSpec).unwrap();
+    let response = server.handle(registration.request().unwrap(), now);
+    let client_id = registration.handle_response(&response).unwrap().client_id;
 
     // Authorization request.
     let device = DeviceId::generate(&mut rng).unwrap();
@@ -215,7 +248,7 @@ fn run(seed: u64) -> (Vec<String>, Session) {
     let scope = Scope::matrix(device.clone()).build().unwrap();
     let start = AuthorizationRequest::new(
         &metadata,
-        CLIENT_ID,
+        client_id,
         Url::parse("https://app.example.com/callback").unwrap(),
         scope,
     )
@@ -352,6 +385,8 @@ fn full_flow_is_deterministic() {
     assert_eq!(
         requests,
         [
+            "GET /_matrix/client/v1/auth_metadata",
+            "POST /oauth2/registration",
             "POST /oauth2/token",
             "POST /oauth2/token",
             "GET /_matrix/client/v3/account/whoami",

@@ -1,10 +1,14 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! * `ci` — every gate CI runs (the README's test command).
+//! * `peers` — the real OpenID Provider and Synapse that conformance tests and the demo run against
+//!   (`up`, `down`, `status`, `install`, `smoke`).
 //!
 //! Each task prints what it runs and stops at the first failure with a non-zero exit code.
 
+mod browser;
 mod ci;
+mod peers;
 mod util;
 
 use std::process::ExitCode;
@@ -13,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
+  peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
+            status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
 ";
 
 fn main() -> ExitCode {
@@ -24,6 +30,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match task.as_str() {
         "ci" => ci::run(rest),
+        "peers" => peers::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -85,6 +85,25 @@ pub(crate) fn run(args: &[String]) -> Result {
     Ok(())
 }
 
+/// From now on Ctrl-C no longer ends this process: it reaches the `matrix-oidc login` child
+/// (same process group), which stops with exit code 130, and the demo then fails normally, so
+/// that `with_peers` stops the servers. Keep the returned value alive while that matters.
+#[cfg(unix)]
+fn survive_ctrl_c() -> Result<(tokio::runtime::Runtime, tokio::signal::unix::Signal)> {
+    let rt = peers::runtime()?;
+    let signal = {
+        let _entered = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?
+    };
+    Ok((rt, signal))
+}
+
+#[cfg(not(unix))]
+fn survive_ctrl_c() -> Result<()> {
+    Ok(())
+}
+
 fn step(title: &str) {
     println!("\n== {title}");
 }
@@ -128,6 +147,8 @@ fn demo(bin: &std::path::Path, state: &PeersState, options: &Options) -> Result 
             alice.username, alice.password
         );
         show(&["login", &hs]);
+        println!("  (Ctrl-C gives up; the servers are stopped all the same.)");
+        let _keep_running = survive_ctrl_c()?;
         let status = cli
             .command(&["login", &hs])
             .stdin(std::process::Stdio::inherit())

@@ -2,6 +2,8 @@
 //!
 //! * `ci` — every gate CI runs (the README's test command), the conformance suite last.
 //! * `conformance` — the project's public API against the real OP and Synapse.
+//! * `demo` — the main job: a full sign-in with the real `matrix-oidc` binary against a real
+//!   Synapse and OpenID Provider started locally (the README's first command).
 //! * `peers` — the real OpenID Provider and Synapse that conformance tests and the demo run against
 //!   (`up`, `down`, `status`, `install`, `smoke`).
 //!
@@ -9,7 +11,10 @@
 
 mod browser;
 mod ci;
+mod cli_driver;
+mod cli_e2e;
 mod conformance;
+mod demo;
 mod peers;
 mod util;
 
@@ -18,11 +23,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  demo      the main job: sign in with the matrix-oidc tool against a local Synapse and OP,
+            use the session, sign out [--interactive] [--https] [--mas]
+  cli-e2e   the matrix-oidc binary end to end against the local peers [--https] [--mas]
   ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build, conformance (the README's
             test command)
   conformance
-            the client and the core against the real OP and Synapse: [--http] [--https] [--mas]
-            [--only <text>] [--list]   (cargo xtask conformance help)
+            the client, the core and the matrix-oidc binary against the real OP and Synapse:
+            [--http] [--https] [--mas] [--only <text>] [--list]   (cargo xtask conformance help)
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
             status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
 ";
@@ -37,6 +45,8 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci::run(rest),
         "conformance" => conformance::run(rest),
+        "demo" => demo::run(rest),
+        "cli-e2e" => cli_e2e::run(rest),
         "peers" => peers::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -3,7 +3,7 @@
 use super::env::{
     Env, Trust, Via, app, describe_err, describe_result, ensure, expect_eq, has_scope, params, send,
 };
-use super::{Case, CaseFuture, Set, by_hand};
+use super::{Case, CaseFuture, Run, Set, by_hand, cli};
 use crate::browser::DeviceOutcome;
 use crate::peers::{IssMisbehaviour, Switch, random_string};
 use matrix_oidc::core::callback::CallbackError;
@@ -36,11 +36,12 @@ const HTTPS: &[Set] = &[Set::Https];
 /// Every case, in the order they run.
 pub(crate) fn all() -> Vec<Case> {
     use Via::{Hyper, Reqwest};
-    let case = |name, via, sets, run| Case {
+    type AsyncCase = for<'a> fn(&'a Env<'a>, Via) -> CaseFuture<'a>;
+    let case = |name: &'static str, via: Via, sets: &'static [Set], run: AsyncCase| Case {
         name,
         via,
         sets,
-        run,
+        run: Run::Async(run),
     };
     vec![
         case(
@@ -206,6 +207,18 @@ pub(crate) fn all() -> Vec<Case> {
             HTTPS,
             untrusted_ca,
         ),
+        Case {
+            name: "login --device approved in the browser, whoami, token, refresh, logout",
+            via: Via::Cli,
+            sets: ALL,
+            run: Run::Blocking(cli::device_session),
+        },
+        Case {
+            name: "a wrong iss in the browser login's callback exits 5, nothing stored",
+            via: Via::Cli,
+            sets: MSC3861,
+            run: Run::Blocking(cli::mix_up_refused),
+        },
     ]
 }
 

@@ -24,6 +24,8 @@ pub(crate) enum Via {
     Reqwest,
     /// `matrix-oidc-hyper`.
     Hyper,
+    /// The `matrix-oidc` command-line tool, run as a process (it brings its own transport).
+    Cli,
 }
 
 impl fmt::Display for Via {
@@ -31,6 +33,7 @@ impl fmt::Display for Via {
         f.write_str(match self {
             Via::Reqwest => "reqwest",
             Via::Hyper => "hyper",
+            Via::Cli => "matrix-oidc binary",
         })
     }
 }
@@ -129,6 +132,7 @@ impl<'a> Env<'a> {
                         .map_err(|e| format!("building the hyper transport: {e}"))?,
                 )
             }
+            Via::Cli => return Err("the matrix-oidc binary brings its own transport".to_owned()),
         })
     }
 

@@ -12,8 +12,9 @@
 //! (`matrix-oidc-reqwest` or `matrix-oidc-hyper`), or the sans-IO core by hand, and asserts what
 //! the library promises: the user and device Synapse reports, the granted scope, the tokens the OP
 //! says are active, the number of refreshes the OP saw, and — for the misbehaving OP — the exact
-//! error variant. The cases are in [`cases`] (async client) and [`by_hand`] (the core alone);
-//! [`env`] holds what they share.
+//! error variant. The cases are in [`cases`] (async client), [`by_hand`] (the core alone) and
+//! [`cli`] (the `matrix-oidc` binary as a process, checked from the servers' side); [`env`] holds
+//! what they share.
 //!
 //! By default every set runs: HTTP and HTTPS with Synapse 1.156.0 (msc3861), and HTTP with the
 //! latest Synapse in `matrix_authentication_service` mode. Flags narrow the run:
@@ -23,12 +24,14 @@
 
 mod by_hand;
 mod cases;
+mod cli;
 mod env;
 
 use crate::peers::{self, Flavour, Mode, PeersOptions};
 use crate::util::Result;
 use env::{Env, Via};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -89,16 +92,26 @@ pub(crate) type Outcome = std::result::Result<String, String>;
 /// A running case.
 pub(crate) type CaseFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
 
+/// How a case runs.
+pub(crate) enum Run {
+    /// In the suite's Tokio runtime.
+    Async(for<'a> fn(&'a Env<'a>, Via) -> CaseFuture<'a>),
+    /// Outside any runtime: it drives the `matrix-oidc` binary (the path given) as a process, and
+    /// the helpers it shares with `cargo xtask demo` start runtimes of their own.
+    Blocking(fn(&Env<'_>, &Path) -> Outcome),
+}
+
 /// One conformance case.
 pub(crate) struct Case {
     /// What it checks.
     pub(crate) name: &'static str,
-    /// The transport under the client (or under the core, for the cases that drive it by hand).
+    /// The transport under the client (or under the core, for the cases that drive it by hand), or
+    /// the command-line tool.
     pub(crate) via: Via,
     /// The sets it runs in.
     pub(crate) sets: &'static [Set],
     /// The case.
-    pub(crate) run: for<'a> fn(&'a Env<'a>, Via) -> CaseFuture<'a>,
+    pub(crate) run: Run,
 }
 
 impl Case {
@@ -225,8 +238,18 @@ pub(crate) fn run(args: &[String]) -> Result {
 
     let started = Instant::now();
     let mut tally = Tally::default();
+    // The command-line cases need the binary; a failed build fails them, not the others.
+    let needs_binary = plan
+        .iter()
+        .any(|(_, cases)| cases.iter().any(|c| matches!(c.run, Run::Blocking(_))));
+    let binary = if needs_binary {
+        println!("\n==> building the matrix-oidc binary");
+        crate::cli_driver::build_binary()
+    } else {
+        Err("not built".to_owned())
+    };
     for (set, cases) in &plan {
-        run_set(*set, cases, &mut tally);
+        run_set(*set, cases, binary.as_ref(), &mut tally);
     }
     println!(
         "\nconformance: {} cases in {:.1} s",
@@ -246,7 +269,12 @@ pub(crate) fn run(args: &[String]) -> Result {
 
 /// Brings the peers of `set` up, runs `cases` one after the other (the OP's switches are global),
 /// and brings down what it started. A set whose peers do not come up fails each of its cases.
-fn run_set(set: Set, cases: &[&Case], tally: &mut Tally) {
+fn run_set(
+    set: Set,
+    cases: &[&Case],
+    binary: std::result::Result<&PathBuf, &String>,
+    tally: &mut Tally,
+) {
     let opts = set.peers();
     println!("\n==> conformance ({}): {} cases", set.name(), cases.len());
     let up_started = Instant::now();
@@ -269,16 +297,24 @@ fn run_set(set: Set, cases: &[&Case], tally: &mut Tally) {
         let env = Env::new(state)?;
         for case in cases {
             let case_started = Instant::now();
-            let outcome = rt.block_on(async {
-                env.control
-                    .reset()
-                    .await
-                    .map_err(|e| format!("resetting the OP's switches: {e}"))?;
-                match tokio::time::timeout(CASE_TIMEOUT, (case.run)(&env, case.via)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(format!("no result within {} s", CASE_TIMEOUT.as_secs())),
-                }
-            });
+            let reset = rt
+                .block_on(env.control.reset())
+                .map_err(|e| format!("resetting the OP's switches: {e}"));
+            let outcome = match (reset, &case.run) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Run::Async(run)) => rt.block_on(async {
+                    tokio::time::timeout(CASE_TIMEOUT, run(&env, case.via))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!("no result within {} s", CASE_TIMEOUT.as_secs()))
+                        })
+                }),
+                // The binary's own `--timeout` bounds these.
+                (Ok(()), Run::Blocking(run)) => match binary {
+                    Ok(bin) => run(&env, bin),
+                    Err(e) => Err(format!("the matrix-oidc binary: {e}")),
+                },
+            };
             ran += 1;
             tally.record(set, case, &outcome, case_started.elapsed());
         }

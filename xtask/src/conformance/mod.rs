@@ -1,5 +1,5 @@
 //! `cargo xtask conformance`: the project's public API against software nobody here wrote — a real
-//! OpenID Provider (`oidc-provider`) and a real Synapse, run by the [`peers`](crate::peers) harness.
+//! OpenID Provider (`oidc-provider`) and a real Synapse, run by the [`peers`] harness.
 //!
 //! ```text
 //! for each set of peers (http, https, http-mas) with a selected case:
@@ -13,7 +13,7 @@
 //! the library promises: the user and device Synapse reports, the granted scope, the tokens the OP
 //! says are active, the number of refreshes the OP saw, and — for the misbehaving OP — the exact
 //! error variant. The cases are in [`cases`] (async client), [`by_hand`] (the core alone) and
-//! [`cli`] (the `matrix-oidc` binary as a process, checked from the servers' side); [`env`] holds
+//! [`cli`] (the `matrix-oidc` binary as a process, checked from the servers' side); [`mod@env`] holds
 //! what they share.
 //!
 //! By default every set runs: HTTP and HTTPS with Synapse 1.156.0 (msc3861), and HTTP with the

@@ -14,6 +14,7 @@ mod cli_driver;
 mod cli_e2e;
 mod demo;
 mod peers;
+mod record;
 mod util;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ tasks:
   ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
             status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
+  record    record the real servers' answers as the core's test fixtures [--msc3861|--mas] [--check]
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "cli-e2e" => cli_e2e::run(rest),
         "peers" => peers::run(rest),
+        "record" => record::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -6,7 +6,8 @@
 //!   discovery ── auth_metadata (stable, unstable), auth_issuer, /.well-known/matrix/client,
 //!                an unknown endpoint, GET /login, the OP's openid-configuration and JWKS
 //!   registration ── 201, and a 400 for a redirect URI with a fragment
-//!   code flow ── authorization in the scripted browser ─▶ code exchange ─▶ whoami
+//!   code flow ── authorization in the scripted browser (its callback URL, and that of a cancelled
+//!                one, go into the manifest) ─▶ code exchange ─▶ whoami
 //!                ─▶ refresh ─▶ replay of the rotated-out refresh token (invalid_grant)
 //!                ─▶ whoami with the grant's revoked access token (401 M_UNKNOWN_TOKEN)
 //!   device grant ── authorization ─▶ poll (pending) ─▶ approve ─▶ poll (tokens) ─▶ poll again
@@ -22,7 +23,8 @@
 //! A file is a whole HTTP/1.1 response: status line, headers (lower-case names, as the transport
 //! hands them over), blank line, body. Changes to what the server sent, all made before anything is
 //! written: every token, device code and registration access token is replaced by a fake of the same
-//! length and alphabet starting with `FAKE`; an ID token keeps its header and claims and gets a fake
+//! length and alphabet starting with `FAKE` (so is the authorization code in the manifest's
+//! callback URL); an ID token keeps its header and claims and gets a fake
 //! signature of the same length; `transfer-encoding` is dropped because the body is stored
 //! de-chunked. `Date` and the other headers stay as sent: the tests take "now" from `Date`.
 //!
@@ -582,6 +584,22 @@ impl<'a> Recorder<'a> {
             .await
             .map_err(ctx("browser"))?;
         let code = callback::complete(redirect.as_str(), &pending).map_err(ctx("callback"))?;
+        self.fake("authorization_code", code.secret().expose());
+
+        // A second authorization, cancelled at the login page: the error callback.
+        let cancelled = AuthorizationRequest::new(
+            metadata,
+            client_id.to_owned(),
+            parse_url(REDIRECT_URI)?,
+            scope.clone(),
+        )
+        .build(now(), &mut self.rng)
+        .map_err(ctx("authorization request"))?;
+        let cancelled_redirect = Browser::for_peers(self.state)
+            .map_err(ctx("browser"))?
+            .abort(&cancelled.url)
+            .await
+            .map_err(ctx("browser"))?;
         self.fact(
             "code_flow",
             json!({
@@ -589,7 +607,14 @@ impl<'a> Recorder<'a> {
                 "scope": scope.to_string(),
                 "redirect_uri": REDIRECT_URI,
                 "nonce": pending.nonce.as_ref().map(Secret::expose),
+                "state": pending.state,
                 "user_id": alice.user_id,
+                // Where the OP's 303 sent the browser (its `Location`), code replaced by a fake.
+                "callback": redirect.as_str(),
+                "cancelled": {
+                    "state": cancelled.pending.state,
+                    "callback": cancelled_redirect.as_str(),
+                },
             }),
         );
 
@@ -964,6 +989,19 @@ impl Recording {
         let mut manifest =
             serde_json::to_string_pretty(&self.manifest).map_err(|e| format!("manifest: {e}"))?;
         manifest.push('\n');
+        let mut manifest = manifest.into_bytes();
+        for (real, fake) in &fakes {
+            manifest = replace_all(&manifest, real.as_bytes(), fake.as_bytes());
+        }
+        if self
+            .fakes
+            .iter()
+            .map(|(real, _)| real)
+            .chain(&self.forbidden)
+            .any(|s| contains(&manifest, s.as_bytes()))
+        {
+            return Err("manifest.json: a secret survived the replacement".to_owned());
+        }
         let path = dir.join("manifest.json");
         std::fs::write(&path, manifest).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
@@ -972,23 +1010,38 @@ impl Recording {
 /// `recorded/README.md`: a table of every flavour's recordings, from their manifests.
 fn write_readme(root: &Path) -> Result {
     let mut text = String::from(
-        "# Recorded exchanges\n\n\
-         Answers of the real servers, recorded by `cargo xtask record` (source: `xtask/src/record.rs`)\n\
-         against the harness peers (`xtask/peers/README.md`) on 127.0.0.1 over plain HTTP. Each \
-         `.http` file is\nthe whole HTTP/1.1 response as the transport handed it over (header names \
-         lower-case); `manifest.json`\nholds the base URLs (ports are random), the client and device \
-         IDs, and what produced each file.\nRequests marked `core:` were built by matrix-oidc-core, \
-         exactly as the library sends them.\n\n\
-         What differs from the wire: every access, refresh and registration access token and every \
-         device\ncode is a fake of the same length and alphabet starting with `FAKE_`; ID tokens keep \
-         their real header\nand claims but carry a fake signature (`FAKE SIGNATURE: ...` in \
-         base64url), so their signature cannot\nbe verified; `transfer-encoding` is dropped (bodies \
-         are stored de-chunked). `Date` is as sent: tests\ntake \"now\" from it.\n\n\
-         Not recordable: `expired_token` (the OP's device codes live 600 s and the harness has no \
-         switch to\nshorten them) and `slow_down` (oidc-provider never sends it; the harness only \
-         fakes it).\n\n\
-         Re-record with `cargo xtask record` (both flavours, ~1–2 min with the servers installed); \
-         `cargo xtask record --check`\ncompares a fresh recording's shape with these files.\n",
+        "# Recorded exchanges
+
+Answers of the real servers, recorded by `cargo xtask record` (source: `xtask/src/record.rs`)
+against the harness peers (`xtask/peers/README.md`) on 127.0.0.1 over plain HTTP, and replayed
+through the core by `crates/core/tests/recorded.rs`. Each `.http` file is the whole HTTP/1.1
+response as the transport handed it over (header names lower-case). `manifest.json` holds what the
+tests rebuild their expectations from: the base URLs (the ports are random), the client ID, the
+device IDs and scopes, the nonce and state of the authorization, and the authorization callback
+URLs (the `Location` the OP redirected the browser to, after a login and after a cancellation).
+Requests built by `core: ...` are exactly what matrix-oidc-core sends.
+
+What differs from the wire, all changed before anything was written:
+
+- every access, refresh and registration access token, device code and authorization code is a
+  fake of the same length and alphabet starting with `FAKE_`;
+- ID tokens keep their real header and claims but carry a fake signature of the same length
+  (`FAKE SIGNATURE: ...` in base64url): their claims are tested, their signature cannot be;
+- `transfer-encoding` is dropped (bodies are stored de-chunked).
+
+`Date` and every other header are as sent (the tests take \"now\" from `Date`). Synapse's `server`
+header names the git branch and commit of the checkout it ran in (`b=...`): Synapse adds them when
+it runs inside a git work tree, as the harness's does.
+
+Not recordable: `expired_token` (the OP's device codes live 600 s and the harness has no switch to
+shorten them) and `slow_down` (oidc-provider never sends it; the harness only fakes it). Synapse
+answers `GET /login` with 404 `M_UNRECOGNIZED` once authentication is delegated, so there are no
+real login flows (`oauth_aware_preferred`) to record.
+
+Re-record with `cargo xtask record` (both flavours, 5–15 s each once the servers are
+installed); `cargo xtask record --check` records afresh into `target/record-check/` and compares
+the shape of every answer (status, content type, JSON key paths and types) with these files.
+",
     );
     for flavour in [Flavour::Msc3861, Flavour::Mas] {
         let path = root.join(flavour.as_str()).join("manifest.json");

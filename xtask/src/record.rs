@@ -7,9 +7,9 @@
 //!                an unknown endpoint, GET /login, the OP's openid-configuration and JWKS
 //!   registration ── 201, and a 400 for a redirect URI with a fragment
 //!   code flow ── authorization in the scripted browser (its callback URL, and that of a cancelled
-//!                one, go into the manifest) ─▶ code exchange ─▶ whoami
+//!                one, go into the manifest) ─▶ code exchange ─▶ whoami ─▶ userinfo
 //!                ─▶ refresh ─▶ replay of the rotated-out refresh token (invalid_grant)
-//!                ─▶ whoami with the grant's revoked access token (401 M_UNKNOWN_TOKEN)
+//!                ─▶ whoami and userinfo with the grant's revoked access token (401s)
 //!   device grant ── authorization ─▶ poll (pending) ─▶ approve ─▶ poll (tokens) ─▶ poll again
 //!                ─▶ revocation; a second one denied ─▶ poll (access_denied)
 //! peers down (only what this run started)
@@ -46,7 +46,7 @@ use matrix_oidc_core::discovery::{
 };
 use matrix_oidc_core::legacy::LoginFlowsRequest;
 use matrix_oidc_core::metadata::AuthorizationServerMetadata;
-use matrix_oidc_core::oidc::JwksCache;
+use matrix_oidc_core::oidc::{JwksCache, userinfo_request};
 use matrix_oidc_core::registration::{ClientMetadata, MetadataRules, Registration};
 use matrix_oidc_core::{
     AuthorizationRequest, DeviceId, OsRandom, OutgoingRequest, RevocationRequest, Scope, Secret,
@@ -646,6 +646,20 @@ impl<'a> Recorder<'a> {
         let me = whoami.parse(&response).map_err(ctx("whoami"))?;
         me.check_device(&device).map_err(ctx("whoami"))?;
 
+        let userinfo_endpoint = metadata
+            .userinfo_endpoint
+            .clone()
+            .ok_or("the metadata has no userinfo_endpoint")?;
+        let request = userinfo_request(&userinfo_endpoint, &tokens.access_token, false)
+            .map_err(ctx("userinfo"))?;
+        self.send(
+            Some("userinfo.http"),
+            "",
+            "core: oidc::userinfo_request",
+            request,
+        )
+        .await?;
+
         let refresh = TokenRequest::refresh(&metadata.token_endpoint, client_id, &tokens)
             .map_err(ctx("refresh"))?;
         let sent_at = now();
@@ -681,6 +695,15 @@ impl<'a> Recorder<'a> {
             "access token of the revoked grant",
             "core: WhoamiRequest",
             whoami.request,
+        )
+        .await?;
+        let request = userinfo_request(&userinfo_endpoint, &refreshed.access_token, false)
+            .map_err(ctx("userinfo"))?;
+        self.send(
+            Some("userinfo_invalid_token.http"),
+            "access token of the revoked grant",
+            "core: oidc::userinfo_request",
+            request,
         )
         .await?;
         Ok(())

@@ -30,17 +30,17 @@ use matrix_oidc_core::metadata::{
 };
 use matrix_oidc_core::oidc::{
     CompactJws, IdTokenError, IdTokenExpectations, JwkKey, JwkSet, JwksCache, JwsAlgorithm,
-    JwsVerifier, SignatureError, VerifyError, validate_id_token, validate_refreshed_id_token,
-    verify_jws,
+    JwsVerifier, SignatureError, UserinfoError, VerifyError, handle_userinfo_response,
+    userinfo_request, validate_id_token, validate_refreshed_id_token, verify_jws,
 };
 use matrix_oidc_core::registration::{
     ClientMetadata, MetadataRules, Registration, RegistrationError, RegistrationErrorCode,
 };
 use matrix_oidc_core::whoami::WhoamiError;
 use matrix_oidc_core::{
-    AuthorizationRequest, DeviceId, Discovered, DiscoveryError, LogoutPolicy, PendingAuthorization,
-    RevocationRequest, Scope, Secret, SeededRandom, Session, Timestamp, TokenError, TokenRequest,
-    TokenSet, TokenTypeHint, UrlPolicy, WhoamiRequest,
+    AccountAction, AuthorizationRequest, DeviceId, Discovered, DiscoveryError, LogoutPolicy,
+    PendingAuthorization, RevocationRequest, Scope, Secret, SeededRandom, Session, Timestamp,
+    TokenError, TokenRequest, TokenSet, TokenTypeHint, UrlPolicy, WhoamiRequest,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -250,6 +250,9 @@ on_both_flavours!(
     id_token_claims_validate,
     id_token_fake_signature_is_refused,
     refreshed_id_token_validates_against_the_first,
+    userinfo_matches_the_id_token_subject,
+    userinfo_refuses_the_revoked_token,
+    account_management_actions,
 );
 
 // -------------------------------------------------------------------------------------------------
@@ -1087,4 +1090,64 @@ fn refreshed_id_token_validates_against_the_first(rec: &Rec) {
     .unwrap();
     assert_eq!(claims.sub, first.sub);
     assert_eq!(claims.aud, first.aud);
+}
+
+/// oidc-provider's userinfo answer (`openid` scope only: just `sub`) is accepted for the ID token's
+/// subject, and refused for another.
+fn userinfo_matches_the_id_token_subject(rec: &Rec) {
+    let metadata = rec.metadata();
+    let endpoint = metadata.userinfo_endpoint.as_ref().unwrap();
+    assert_eq!(endpoint, &rec.op("/me"));
+    let request = userinfo_request(endpoint, &rec.tokens().access_token, false).unwrap();
+    assert_eq!(request.request.headers()["accept"], "application/json");
+    let sub = validate_id_token(
+        rec.tokens().id_token.as_ref().unwrap().expose(),
+        &expectations(rec),
+        &keys(rec),
+        &SignatureNotChecked,
+        rec.date("token.http"),
+    )
+    .unwrap()
+    .sub;
+    let info = handle_userinfo_response(&rec.get("userinfo.http"), &sub).unwrap();
+    assert_eq!(info.sub, "alice");
+    assert_eq!(
+        handle_userinfo_response(&rec.get("userinfo.http"), "mallory").unwrap_err(),
+        UserinfoError::SubjectMismatch
+    );
+}
+
+/// The access token of a revoked grant at userinfo: 401 with an RFC 6750 `Bearer` challenge, whose
+/// `error` and `error_description` are kept.
+fn userinfo_refuses_the_revoked_token(rec: &Rec) {
+    let err =
+        handle_userinfo_response(&rec.get("userinfo_invalid_token.http"), "alice").unwrap_err();
+    let UserinfoError::Unauthorized { status, error } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status, 401);
+    let error = error.unwrap();
+    assert_eq!(error.error, "invalid_token");
+    assert_eq!(
+        error.error_description.as_deref(),
+        Some("invalid token provided")
+    );
+}
+
+/// The account management actions the OP advertises (MSC4191's stable names) and the URLs built
+/// from its `account_management_uri`.
+fn account_management_actions(rec: &Rec) {
+    let metadata = rec.metadata();
+    assert_eq!(metadata.supported_account_actions(), AccountAction::ALL);
+    let device = rec.s(&["code_flow", "device_id"]);
+    let url = metadata
+        .account_management_url(AccountAction::DeviceView, Some(&device))
+        .unwrap();
+    assert_eq!(
+        url.as_str(),
+        format!(
+            "{}?action=org.matrix.device_view&device_id={device}",
+            rec.op("/account")
+        )
+    );
 }

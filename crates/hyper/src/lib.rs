@@ -19,8 +19,6 @@
 //!
 //! # Example
 //!
-//! (The same example is in the workspace README, under "Choosing a transport".)
-//!
 //! ```no_run
 //! use matrix_oidc_core::http::OutgoingRequest;
 //! use matrix_oidc_core::transport::HttpClient;
@@ -298,27 +296,5 @@ impl HyperTransportBuilder {
             configure(&mut builder);
         }
         HyperTransport::new(builder.build(connector)).with_user_agent(self.settings.user_agent())
-    }
-}
-
-#[cfg(test)]
-mod readme {
-    /// The crate example and the README's must not drift apart: the README's is not compiled.
-    #[test]
-    fn the_readme_shows_the_crate_example() {
-        let readme = include_str!("../../../README.md");
-        let example: Vec<&str> = include_str!("lib.rs")
-            .lines()
-            .skip_while(|line| *line != "//! ```no_run")
-            .skip(1)
-            .take_while(|line| *line != "//! ```")
-            .map(|line| {
-                line.strip_prefix("//! ")
-                    .unwrap_or(line.trim_start_matches("//!"))
-            })
-            .collect();
-        assert!(example.len() > 5, "{example:?}");
-        let example = format!("```rust\n{}\n```", example.join("\n"));
-        assert!(readme.contains(&example), "README.md lacks:\n{example}");
     }
 }

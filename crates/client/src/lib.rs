@@ -160,3 +160,9 @@ mod api_tests {
         send_sync::<SessionEvent>();
     }
 }
+
+/// The workspace README, whose Rust blocks `cargo test` compiles and runs as this crate's doctests
+/// (this crate's dev-dependencies include both transports), so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

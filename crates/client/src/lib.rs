@@ -138,6 +138,7 @@ mod api_tests {
         send(&client.sessions());
         send(&client.import_session(session.session()));
         send(&session.access_token());
+        send(&session.refresh());
         send(&session.handle_unknown_token(token, false));
         send(&session.logout());
         send(&session.whoami());

@@ -9,7 +9,7 @@ use matrix_oidc_core::revoke::{RevocationRequest, TokenTypeHint};
 use matrix_oidc_core::whoami::{Whoami, WhoamiError};
 use matrix_oidc_core::{
     AccountAction, RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy,
-    RefreshTicket, Secret, Session, Timestamp,
+    RefreshTicket, Secret, Session, Timestamp, TokenError,
 };
 use matrix_oidc_storage::{Generation, SessionKey, StoreError};
 use std::sync::{Arc, Mutex};
@@ -156,6 +156,7 @@ impl SessionShared {
 enum Trigger {
     BeforeRequest,
     UnknownToken { generation: u64, soft_logout: bool },
+    Requested,
 }
 
 /// A signed-in session: hands out valid access tokens (refreshing when due), and logs out.
@@ -263,6 +264,31 @@ impl AuthSession {
         .await
     }
 
+    /// Refreshes the tokens now, whatever their expiry ("refresh now"), and returns the new access
+    /// token.
+    ///
+    /// Single-flight like [`access_token`](Self::access_token): a refresh already in flight is
+    /// joined instead of starting another, so N concurrent calls (and any `access_token` callers
+    /// that need a refresh meanwhile) cause one token request. A call made after that refresh
+    /// finished starts a new one. An earlier transient failure's backoff does not hold an
+    /// explicit request back.
+    ///
+    /// Errors: as for [`access_token`](Self::access_token), plus
+    /// [`Error::Token`]`(`[`TokenError::NoRefreshToken`](matrix_oidc_core::TokenError::NoRefreshToken)`)`
+    /// when the session has no refresh token (its access token stays usable until it expires).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: matrix_oidc::AuthSession) -> Result<(), matrix_oidc::Error> {
+    /// let before = session.access_token().await?;
+    /// let after = session.refresh().await?;
+    /// assert!(after.generation() > before.generation());
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all, fields(session = %self.shared.key))]
+    pub async fn refresh(&self) -> Result<AccessToken, Error> {
+        self.drive(Trigger::Requested).await
+    }
+
     async fn drive(&self, trigger: Trigger) -> Result<AccessToken, Error> {
         self.persist_unsaved().await;
         let now = self.client.inner.clock.now();
@@ -283,6 +309,7 @@ impl AuthSession {
                 } => st
                     .coordinator
                     .on_unknown_token(generation, soft_logout, now),
+                Trigger::Requested => st.coordinator.request_refresh(now),
             };
             match decision {
                 RefreshDecision::Use { .. } => match &st.inflight {
@@ -324,6 +351,9 @@ impl AuthSession {
                 }
                 RefreshDecision::LoggedOut { soft_logout } => {
                     Next::ConfirmLoggedOut { soft_logout }
+                }
+                RefreshDecision::NoRefreshToken => {
+                    return Err(Error::Token(TokenError::NoRefreshToken));
                 }
                 _ => {
                     return Err(Error::RefreshFailed {

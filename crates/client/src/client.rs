@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     discoveries: SingleFlight<String, Result<Arc<Discovered>, Error>>,
     live: Mutex<HashMap<SessionKey, Weak<SessionShared>>>,
     pub(crate) events: Events,
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: crate::oidc::OidcState,
 }
 
 /// Configures an [`OAuthClient`]. Everything but the transport has a default.
@@ -95,6 +97,8 @@ pub struct OAuthClientBuilder {
     refresh_policy: RefreshPolicy,
     default_metadata_ttl: Duration,
     hooks: Vec<EventHook>,
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: crate::oidc::OidcSettings,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -225,6 +229,8 @@ impl OAuthClientBuilder {
                 discoveries: SingleFlight::default(),
                 live: Mutex::new(HashMap::new()),
                 events: Events::new(self.hooks),
+                #[cfg(feature = "oidc")]
+                oidc: self.oidc.into(),
             }),
         }
     }
@@ -322,6 +328,8 @@ impl OAuthClient {
             refresh_policy: RefreshPolicy::default(),
             default_metadata_ttl: DEFAULT_METADATA_TTL,
             hooks: Vec::new(),
+            #[cfg(feature = "oidc")]
+            oidc: crate::oidc::OidcSettings::default(),
         }
     }
 

@@ -77,6 +77,8 @@ mod device;
 mod error;
 mod events;
 mod login;
+#[cfg(feature = "oidc")]
+mod oidc;
 mod runtime;
 mod session;
 mod single_flight;
@@ -96,12 +98,21 @@ pub use session::{AccessToken, AuthSession, LogoutReport, RevocationFailure};
 
 // The types an application meets in the signatures above.
 pub use matrix_oidc_core::legacy::LoginApi;
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use matrix_oidc_core::oidc::{
+    EndSessionRequest, EndSessionUrl, IdTokenClaims, JwksCache, JwksCacheConfig, UserInfo,
+};
 pub use matrix_oidc_core::registration::ClientMetadata;
 pub use matrix_oidc_core::revoke::TokenTypeHint;
 pub use matrix_oidc_core::{
     AccountAction, DeviceId, Discovered, LoginHint, RefreshPolicy, ResponseMode, Secret, Session,
     Timestamp,
 };
+/// The signature backends (feature `oidc`).
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use matrix_oidc_jose as jose;
 pub use matrix_oidc_storage::SessionKey;
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ enum Trigger {
 /// refresh is always driven to its end; with one, such callers get the still-valid token at once.
 #[derive(Clone)]
 pub struct AuthSession {
-    client: OAuthClient,
+    pub(crate) client: OAuthClient,
     shared: Arc<SessionShared>,
 }
 
@@ -684,8 +684,15 @@ async fn refresh(
 
     match result {
         Ok(tokens) => {
-            let mut updated = session;
-            updated.tokens = tokens.clone();
+            let mut updated = session.clone();
+            updated.tokens = tokens;
+            if let Err(error) =
+                reconcile_id_token(&client, &discovered.metadata, &session, &mut updated).await
+            {
+                return end_for_rejected_id_token(&client, &shared, ticket, updated, error, now)
+                    .await;
+            }
+            let tokens = updated.tokens.clone();
             // Stored before anyone can use them: a crash after the server rotated the refresh
             // token but before it was stored would otherwise lose the session.
             let expected = lock(&shared.state).stored_generation;
@@ -762,6 +769,114 @@ async fn refresh(
             }
         }
     }
+}
+
+/// Brings the ID token of a refresh in line with the session's. Refresh responses usually have
+/// none: the last one is kept (it is the end-session hint). A new one replaces it only once it has
+/// passed OpenID Connect Core §12.2 against the session's validated claims (feature `oidc`).
+///
+/// `Err`: the new ID token is wrong (another `sub`, a bad signature, …) and the session must end.
+/// Keys that cannot be fetched are not the token's fault: the previous ID token and claims are
+/// kept, and the refresh stands.
+async fn reconcile_id_token(
+    client: &OAuthClient,
+    metadata: &matrix_oidc_core::AuthorizationServerMetadata,
+    previous: &Session,
+    updated: &mut Session,
+) -> Result<(), Error> {
+    let Some(new) = updated.tokens.id_token.take() else {
+        updated.tokens.id_token = previous.tokens.id_token.clone();
+        return Ok(());
+    };
+    let Some(claims) = &previous.id_token_claims else {
+        // Not an OpenID Connect session: there is nothing to hold the token to.
+        updated.tokens.id_token = Some(new);
+        return Ok(());
+    };
+    #[cfg(feature = "oidc")]
+    {
+        let validated = client
+            .validate_refreshed_id_token(
+                metadata,
+                &previous.client_id,
+                claims,
+                &new,
+                &updated.tokens.access_token,
+            )
+            .await;
+        match validated {
+            Ok(claims) => {
+                tracing::info!("refreshed ID token validated");
+                updated.tokens.id_token = Some(new);
+                updated.id_token_claims = Some(claims);
+                Ok(())
+            }
+            Err(error) if crate::oidc::keys_unavailable(&error) => {
+                tracing::warn!(%error, "cannot check the refreshed ID token; keeping the previous one");
+                updated.tokens.id_token = previous.tokens.id_token.clone();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the refreshed ID token was refused");
+                Err(error)
+            }
+        }
+    }
+    #[cfg(not(feature = "oidc"))]
+    {
+        let _ = (client, metadata, claims, new);
+        tracing::debug!(
+            "no `oidc` feature to check the refreshed ID token; keeping the previous one"
+        );
+        updated.tokens.id_token = previous.tokens.id_token.clone();
+        Ok(())
+    }
+}
+
+/// A refresh brought an ID token for someone else (or a forged one): the provider no longer vouches
+/// for this session's user. The session ends here and in the store, and the tokens just issued are
+/// revoked (best effort) so that no grant stays alive for a user this client never accepted.
+async fn end_for_rejected_id_token(
+    client: &OAuthClient,
+    shared: &Arc<SessionShared>,
+    ticket: RefreshTicket,
+    rejected: Session,
+    error: Error,
+    now: Timestamp,
+) -> Result<AccessToken, Error> {
+    let inner = &client.inner;
+    let reason = LogoutReason::IdTokenRejected;
+    shared.settle(|st| {
+        let _ = st
+            .coordinator
+            .finish(ticket, Ok(rejected.tokens.clone()), now);
+        st.ended = Some(reason);
+        st.unsaved = false;
+    });
+    if let Err(e) = inner.sessions.delete(&shared.key).await {
+        tracing::warn!(error = %e, "could not delete the session");
+    }
+    if let Ok(discovered) = client.metadata_for_session(&rejected).await {
+        let handle = AuthSession::new(client.clone(), shared.clone());
+        if let Some(rt) = &rejected.tokens.refresh_token {
+            if let Err(e) = handle
+                .revoke(
+                    &discovered.metadata,
+                    &rejected,
+                    rt,
+                    TokenTypeHint::RefreshToken,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not revoke the refresh token just issued");
+            }
+        }
+    }
+    inner.events.emit(SessionEvent::LoggedOut {
+        key: shared.key.clone(),
+        reason,
+    });
+    Err(error)
 }
 
 /// Saves refreshed tokens over `expected`. `Ok(None)`: the session was deleted meanwhile (logged

@@ -33,9 +33,7 @@ async fn a_fresh_token_is_refreshed_on_request_and_the_rotation_is_stored() {
     assert!(!server.refresh_token_valid(old_rt.expose()));
     let stored = store.load(session.key()).await.unwrap().unwrap();
     assert_eq!(stored.session.tokens.access_token, *after.secret());
-    assert!(server.refresh_token_valid(
-        stored.session.tokens.refresh_token.unwrap().expose()
-    ));
+    assert!(server.refresh_token_valid(stored.session.tokens.refresh_token.unwrap().expose()));
     assert_eq!(
         events.try_next(),
         Some(SessionEvent::TokensRefreshed {
@@ -136,7 +134,16 @@ async fn an_explicit_refresh_is_not_held_back_by_the_backoff() {
     let session = login(&client, &server).await;
     server.configure(|c| c.token_failure = Some(503));
     let err = session.refresh().await.unwrap_err();
-    assert!(matches!(err, Error::RefreshFailed { source: Some(_), .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::RefreshFailed {
+                source: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_transient());
     // The automatic path keeps the live token during the backoff; the explicit one tries again.
     assert_eq!(session.access_token().await.unwrap().generation(), 0);

@@ -304,7 +304,11 @@ mod tests {
             "client",
             TokenSet::new(Secret::new("at")),
         );
-        assert!(!serde_json::to_string(&plain).unwrap().contains("id_token_claims"));
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("id_token_claims")
+        );
     }
 
     #[test]

@@ -305,11 +305,7 @@ impl OAuthClient {
     #[tracing::instrument(skip_all, fields(target = %options.target))]
     pub async fn start_login(&self, options: &LoginOptions) -> Result<LoginStart, Error> {
         let inner = &self.inner;
-        let discovered = match &options.target {
-            LoginTarget::Homeserver(hs) => self.discover(hs).await?,
-            LoginTarget::Issuer(issuer) => self.discover_issuer(issuer).await?,
-        };
-        let client_id = self.client_id_for(&discovered, &options.client).await?;
+        // The scope first: a bad one fails before any request.
         let scope = match &options.target {
             LoginTarget::Homeserver(_) => build_matrix_scope(
                 self,
@@ -320,6 +316,11 @@ impl OAuthClient {
             )?,
             LoginTarget::Issuer(_) => build_issuer_scope(&options.extra_scopes, options.openid)?,
         };
+        let discovered = match &options.target {
+            LoginTarget::Homeserver(hs) => self.discover(hs).await?,
+            LoginTarget::Issuer(issuer) => self.discover_issuer(issuer).await?,
+        };
+        let client_id = self.client_id_for(&discovered, &options.client).await?;
         let mut request = AuthorizationRequest::new(
             &discovered.metadata,
             client_id.clone(),

@@ -413,6 +413,19 @@ async fn key_sets_can_be_persisted_between_clients() {
 }
 
 #[tokio::test]
+async fn a_login_at_an_issuer_needs_a_scope_and_says_so_before_any_request() {
+    let (server, client, _clock, _store) = setup().await;
+    let options = LoginOptions::for_issuer(server.issuer(), redirect_uri(), app());
+    let err = client.start_login(&options).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Scope(matrix_oidc::core::ScopeError::Empty)),
+        "{err:?}"
+    );
+    assert_eq!(server.count("openid_configuration"), 0);
+    assert_eq!(server.count("register"), 0);
+}
+
+#[tokio::test]
 async fn a_plain_relying_party_without_registration_uses_its_client_id() {
     let server = FakeServer::start().await;
     let clock = ManualClock::new(T0);

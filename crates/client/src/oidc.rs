@@ -150,20 +150,29 @@ impl OAuthClient {
         pending: &PendingAuthorization,
         code: &AuthorizationCode,
     ) -> Result<(), Error> {
-        let Some(id_token) = session.tokens.id_token.clone() else {
-            tracing::warn!("the token response has no ID token, although openid was requested");
-            return Err(Error::IdToken(IdTokenError::Missing));
-        };
         let discovered = self.metadata_for_session(session).await?;
-        let expect = self
-            .expectations(&discovered.metadata, &session.client_id)?
-            .with_pending_nonce(pending)
-            .with_access_token(session.tokens.access_token.clone())
-            .with_code(code.secret().clone());
-        let claims = self
-            .validate_id_token(&discovered.metadata, &id_token, &expect, None)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, "the ID token was refused"))?;
+        let validated = match session.tokens.id_token.clone() {
+            None => Err(Error::IdToken(IdTokenError::Missing)),
+            Some(id_token) => {
+                let expect = self
+                    .expectations(&discovered.metadata, &session.client_id)?
+                    .with_pending_nonce(pending)
+                    .with_access_token(session.tokens.access_token.clone())
+                    .with_code(code.secret().clone());
+                self.validate_id_token(&discovered.metadata, &id_token, &expect, None)
+                    .await
+            }
+        };
+        let claims = match validated {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::warn!(%error, "the ID token was refused");
+                // Tokens were issued for a login this client will not complete.
+                self.revoke_quietly(&discovered.metadata, &session.client_id, &session.tokens)
+                    .await;
+                return Err(error);
+            }
+        };
         tracing::info!(sub_len = claims.sub.len(), "ID token validated");
         if session.homeserver.is_none() {
             session.user_id = Some(claims.sub.clone());

@@ -1,11 +1,11 @@
 //! [`AuthSession`]: a signed-in session — valid access tokens on demand, and logout.
 
 use crate::client::OAuthClient;
-use crate::error::{Error, Operation};
+use crate::error::Error;
 use crate::events::{LogoutReason, SessionEvent};
 use crate::single_flight::{SharedFuture, lock};
 use futures_util::FutureExt;
-use matrix_oidc_core::revoke::{RevocationRequest, TokenTypeHint};
+use matrix_oidc_core::revoke::TokenTypeHint;
 use matrix_oidc_core::whoami::{Whoami, WhoamiError};
 use matrix_oidc_core::{
     AccountAction, RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy,
@@ -532,15 +532,9 @@ impl AuthSession {
         token: &Secret,
         hint: TokenTypeHint,
     ) -> Result<(), Error> {
-        let request = RevocationRequest::new(metadata, &session.client_id, token, Some(hint))
-            .map_err(Error::revocation)?;
-        let response = self
-            .client
-            .inner
-            .send(request.request.clone())
+        self.client
+            .revoke_token(metadata, &session.client_id, token, hint)
             .await
-            .map_err(|e| Error::transport(Operation::Revocation, e))?;
-        request.parse(&response).map_err(Error::revocation)
     }
 
     /// The account management URL for `action` (with this session's device id for the device
@@ -857,20 +851,9 @@ async fn end_for_rejected_id_token(
         tracing::warn!(error = %e, "could not delete the session");
     }
     if let Ok(discovered) = client.metadata_for_session(&rejected).await {
-        let handle = AuthSession::new(client.clone(), shared.clone());
-        if let Some(rt) = &rejected.tokens.refresh_token {
-            if let Err(e) = handle
-                .revoke(
-                    &discovered.metadata,
-                    &rejected,
-                    rt,
-                    TokenTypeHint::RefreshToken,
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not revoke the refresh token just issued");
-            }
-        }
+        client
+            .revoke_quietly(&discovered.metadata, &rejected.client_id, &rejected.tokens)
+            .await;
     }
     inner.events.emit(SessionEvent::LoggedOut {
         key: shared.key.clone(),

@@ -283,6 +283,11 @@ async fn a_token_signed_by_an_unknown_key_is_refused_with_its_own_error() {
     // The keys were fetched moments ago: no refetch for a made-up kid.
     assert_eq!(server.count("jwks"), 1);
     assert!(store.list().await.unwrap().is_empty(), "no session stored");
+    // The tokens issued with it were revoked.
+    let revoked = server.revocations();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].1.as_deref(), Some("refresh_token"));
+    assert!(!server.refresh_token_valid(&revoked[0].0));
 
     // Later, one refetch is allowed; the key is still unknown.
     clock.advance(Duration::from_secs(120));
@@ -318,6 +323,7 @@ async fn a_login_without_the_requested_id_token_fails() {
         "{err:?}"
     );
     assert!(store.list().await.unwrap().is_empty());
+    assert_eq!(server.revocations().len(), 1);
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
 //! * `ci` — every gate CI runs (the README's test command).
+//! * `demo` — the main job: a full sign-in with the real `matrix-oidc` binary against a real
+//!   Synapse and OpenID Provider started locally (the README's first command).
 //! * `peers` — the real OpenID Provider and Synapse that conformance tests and the demo run against
 //!   (`up`, `down`, `status`, `install`, `smoke`).
 //!
@@ -8,6 +10,9 @@
 
 mod browser;
 mod ci;
+mod cli_driver;
+mod cli_e2e;
+mod demo;
 mod peers;
 mod util;
 
@@ -16,6 +21,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  demo      the main job: sign in with the matrix-oidc tool against a local Synapse and OP,
+            use the session, sign out [--interactive] [--https] [--mas]
+  cli-e2e   the matrix-oidc binary end to end against the local peers [--https] [--mas]
   ci        run every CI gate: fmt, clippy, tests, docs, wasm32 build (the README's test command)
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
             status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
@@ -30,6 +38,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match task.as_str() {
         "ci" => ci::run(rest),
+        "demo" => demo::run(rest),
+        "cli-e2e" => cli_e2e::run(rest),
         "peers" => peers::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -24,6 +24,17 @@ const IO_CRATES: &[&str] = &[
 /// Matrix users do not pay for OpenID Connect.
 const CORE_FORBIDDEN: &[&str] = &["rsa", "p256", "p384", "ed25519-dalek", "ring", "aws-lc-rs"];
 
+/// The same for the async client without its `oidc` feature (the JOSE crate included).
+const CLIENT_FORBIDDEN: &[&str] = &[
+    "matrix-oidc-jose",
+    "rsa",
+    "p256",
+    "p384",
+    "ed25519-dalek",
+    "ring",
+    "aws-lc-rs",
+];
+
 pub(crate) fn run_gates(_args: &[String]) -> Result {
     step("rustfmt");
     let mut c = cargo();
@@ -46,6 +57,21 @@ pub(crate) fn run_gates(_args: &[String]) -> Result {
     step("tests");
     let mut c = cargo();
     c.args(["test", "--workspace", "--locked"]);
+    util::run(c)?;
+
+    // The client's tests run with its `oidc` feature (its self dev-dependency turns it on), and so
+    // does the workspace clippy above; the default build is linted here on its own.
+    step("clippy of matrix-oidc without the oidc feature");
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "-p",
+        "matrix-oidc",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     util::run(c)?;
 
     step("tests of the optional ring backend");
@@ -84,6 +110,29 @@ pub(crate) fn run_gates(_args: &[String]) -> Result {
         }
         println!("{krate}: no IO crate in its normal dependencies");
     }
+
+    step("matrix-oidc without oidc: no JOSE crate");
+    let mut c = cargo();
+    c.args([
+        "tree",
+        "-p",
+        "matrix-oidc",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--locked",
+    ]);
+    let tree = output(c)?;
+    for line in tree.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if CLIENT_FORBIDDEN.contains(&name) {
+            return Err(format!(
+                "matrix-oidc depends on {name} without its `oidc` feature"
+            ));
+        }
+    }
+    println!("matrix-oidc: no JOSE crate without the oidc feature");
 
     step("wasm32-unknown-unknown build");
     let mut c = Command::new("rustup");

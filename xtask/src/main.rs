@@ -16,6 +16,7 @@ mod cli_e2e;
 mod conformance;
 mod demo;
 mod peers;
+mod record;
 mod util;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ tasks:
             [--http] [--https] [--mas] [--only <text>] [--list]   (cargo xtask conformance help)
   peers     the real OP and Synapse for conformance and the demo: up [--https] [--mas] | down |
             status | install | smoke [--https|--all] [--mas]   (cargo xtask peers help)
+  record    record the real servers' answers as the core's test fixtures [--msc3861|--mas] [--check]
 ";
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "cli-e2e" => cli_e2e::run(rest),
         "peers" => peers::run(rest),
+        "record" => record::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

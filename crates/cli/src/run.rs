@@ -433,17 +433,11 @@ async fn token(ctx: &Context) -> Result<(), CliError> {
 async fn refresh(ctx: &Context) -> Result<(), CliError> {
     let (_client, session) = ctx.session().await?;
     let doing = format!("refreshing the tokens at {}", server_of(&session));
-    let current = session
-        .access_token()
+    // A forced refresh: it shares one request with any refresh already under way.
+    session
+        .refresh()
         .await
         .map_err(|e| map_error(e, &doing, &ctx.global))?;
-    if current.generation() == 0 {
-        // Not refreshed on the way: force one, as if the server had refused the current token.
-        session
-            .handle_unknown_token(&current, false)
-            .await
-            .map_err(|e| map_error(e, &doing, &ctx.global))?;
-    }
     ctx.printer.result(&SessionReport {
         headline: "Refreshed the tokens of",
         key: session.key().as_str().to_owned(),

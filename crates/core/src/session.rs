@@ -3,6 +3,7 @@
 //! These types are what stores persist (they are `Serialize`/`Deserialize`), and none of them prints a
 //! secret in `Debug`.
 
+use crate::oidc::IdTokenClaims;
 use crate::{DeviceId, Scope, Secret, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -180,6 +181,11 @@ pub struct Session {
     pub user_id: Option<String>,
     /// The current tokens.
     pub tokens: TokenSet,
+    /// The claims of the session's ID token, once validated (OpenID Connect sessions only). Kept
+    /// so that the ID token of a refresh can be checked against them (OpenID Connect Core §12.2:
+    /// same `iss`, `sub`, `aud`) after a restart or in another process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_claims: Option<IdTokenClaims>,
 }
 
 impl Session {
@@ -192,6 +198,7 @@ impl Session {
             device_id: None,
             user_id: None,
             tokens,
+            id_token_claims: None,
         }
     }
 
@@ -213,6 +220,12 @@ impl Session {
         self
     }
 
+    /// Sets the validated ID-token claims.
+    pub fn with_id_token_claims(mut self, claims: Option<IdTokenClaims>) -> Self {
+        self.id_token_claims = claims;
+        self
+    }
+
     /// The session a finished authorization code flow yields: issuer, client id, homeserver and
     /// device id come from `pending`; the user id is learned afterwards from `whoami`.
     pub fn from_pending(pending: &PendingAuthorization, tokens: TokenSet) -> Self {
@@ -223,6 +236,7 @@ impl Session {
             device_id: pending.device_id.as_ref().map(|d| d.as_str().to_owned()),
             user_id: None,
             tokens,
+            id_token_claims: None,
         }
     }
 }
@@ -330,6 +344,40 @@ mod tests {
         assert_ne!(
             TokenSet::new(Secret::new("x")).fingerprint(),
             TokenSet::new(Secret::new("y")).fingerprint()
+        );
+    }
+
+    #[test]
+    fn claims_round_trip_and_older_documents_still_load() {
+        let claims: IdTokenClaims = serde_json::from_value(serde_json::json!({
+            "iss": "https://id.example", "sub": "248289761001", "aud": "client",
+            "exp": 1_700_000_600, "iat": 1_700_000_000, "nonce": "n-0S6"
+        }))
+        .unwrap();
+        let s = Session::new(
+            Url::parse("https://id.example/").unwrap(),
+            "client",
+            TokenSet::new(Secret::new("at")),
+        )
+        .with_id_token_claims(Some(claims.clone()));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Session = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.id_token_claims, Some(claims));
+        // A session stored before this field existed.
+        let old: Session = serde_json::from_str(
+            r#"{"issuer":"https://id.example/","client_id":"c","tokens":{"access_token":"at"}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.id_token_claims, None);
+        let plain = Session::new(
+            Url::parse("https://id.example/").unwrap(),
+            "client",
+            TokenSet::new(Secret::new("at")),
+        );
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("id_token_claims")
         );
     }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask ci [--only g1,g2] [--skip g1,g2]
-//! gates: fmt clippy test doc sans-io wasm msrv fuzz
+//! gates: fmt clippy test doc sans-io wasm msrv fuzz conformance
 //! ```
 
 use crate::util::{self, Result, cargo, cargo_on, human, output, succeeds, timed};
@@ -28,6 +28,17 @@ const IO_CRATES: &[&str] = &[
 /// Matrix users do not pay for OpenID Connect.
 const CORE_FORBIDDEN: &[&str] = &["rsa", "p256", "p384", "ed25519-dalek", "ring", "aws-lc-rs"];
 
+/// The same for the async client without its `oidc` feature (the JOSE crate included).
+const CLIENT_FORBIDDEN: &[&str] = &[
+    "matrix-oidc-jose",
+    "rsa",
+    "p256",
+    "p384",
+    "ed25519-dalek",
+    "ring",
+    "aws-lc-rs",
+];
+
 /// Optional features whose code the default test run does not build, tested on their own.
 const FEATURE_TESTS: &[(&str, &str)] = &[("matrix-oidc-jose", "ring")];
 
@@ -37,7 +48,15 @@ const FUZZ_SMOKE_SECONDS: u64 = 3;
 
 /// Every gate, in the order they run (cheap and most telling first).
 const GATES: &[&str] = &[
-    "fmt", "clippy", "test", "doc", "sans-io", "wasm", "msrv", "fuzz",
+    "fmt",
+    "clippy",
+    "test",
+    "doc",
+    "sans-io",
+    "wasm",
+    "msrv",
+    "fuzz",
+    "conformance",
 ];
 
 /// Which gates to run, from `--only` / `--skip`.
@@ -111,6 +130,20 @@ fn run_gate(gate: &str) -> Result {
                 "-D",
                 "warnings",
             ]);
+            util::run(c)?;
+            // The client's tests and the workspace clippy above build it with its `oidc` feature
+            // (its self dev-dependency turns it on); the default build is linted on its own.
+            step("clippy of matrix-oidc without the oidc feature");
+            let mut c = cargo();
+            c.args([
+                "clippy",
+                "-p",
+                "matrix-oidc",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]);
             util::run(c)
         }
         "test" => tests(),
@@ -130,6 +163,10 @@ fn run_gate(gate: &str) -> Result {
         "fuzz" => {
             step("fuzz smoke run (every target builds and runs a few seconds)");
             crate::fuzz::run_all(FUZZ_SMOKE_SECONDS)
+        }
+        "conformance" => {
+            step("conformance against the real OP and Synapse");
+            crate::conformance::run(&[])
         }
         other => Err(format!("unknown gate `{other}`")),
     }
@@ -208,6 +245,29 @@ fn sans_io() -> Result {
         }
         println!("{krate}: no IO crate in its normal dependencies");
     }
+
+    step("matrix-oidc without oidc: no JOSE crate");
+    let mut c = cargo();
+    c.args([
+        "tree",
+        "-p",
+        "matrix-oidc",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--locked",
+    ]);
+    let tree = output(c)?;
+    for line in tree.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if CLIENT_FORBIDDEN.contains(&name) {
+            return Err(format!(
+                "matrix-oidc depends on {name} without its `oidc` feature"
+            ));
+        }
+    }
+    println!("matrix-oidc: no JOSE crate without the oidc feature");
     Ok(())
 }
 
@@ -301,7 +361,7 @@ mod tests {
             ["wasm", "msrv"]
         );
         assert_eq!(
-            selected(&args(&["--skip", "fuzz", "--skip", "msrv,doc"])).unwrap(),
+            selected(&args(&["--skip", "fuzz,conformance", "--skip", "msrv,doc"])).unwrap(),
             ["fmt", "clippy", "test", "sans-io", "wasm"]
         );
         assert!(selected(&args(&["--only", "lint"])).is_err());

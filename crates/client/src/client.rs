@@ -15,6 +15,7 @@ use matrix_oidc_core::legacy::{
 use matrix_oidc_core::registration::{
     ClientMetadata, ClientRegistration, MetadataRules, Registration,
 };
+use matrix_oidc_core::revoke::{RevocationRequest, TokenTypeHint};
 use matrix_oidc_core::whoami::{Whoami, WhoamiRequest};
 use matrix_oidc_core::{
     AccountAction, HttpClient, OsRandom, OutgoingRequest, RandomSource, RefreshPolicy, Secret,
@@ -78,6 +79,8 @@ pub(crate) struct Inner {
     discoveries: SingleFlight<String, Result<Arc<Discovered>, Error>>,
     live: Mutex<HashMap<SessionKey, Weak<SessionShared>>>,
     pub(crate) events: Events,
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: crate::oidc::OidcState,
 }
 
 /// Configures an [`OAuthClient`]. Everything but the transport has a default.
@@ -95,6 +98,8 @@ pub struct OAuthClientBuilder {
     refresh_policy: RefreshPolicy,
     default_metadata_ttl: Duration,
     hooks: Vec<EventHook>,
+    #[cfg(feature = "oidc")]
+    pub(crate) oidc: crate::oidc::OidcSettings,
 }
 
 impl std::fmt::Debug for OAuthClientBuilder {
@@ -225,6 +230,8 @@ impl OAuthClientBuilder {
                 discoveries: SingleFlight::default(),
                 live: Mutex::new(HashMap::new()),
                 events: Events::new(self.hooks),
+                #[cfg(feature = "oidc")]
+                oidc: self.oidc.into(),
             }),
         }
     }
@@ -322,6 +329,8 @@ impl OAuthClient {
             refresh_policy: RefreshPolicy::default(),
             default_metadata_ttl: DEFAULT_METADATA_TTL,
             hooks: Vec::new(),
+            #[cfg(feature = "oidc")]
+            oidc: crate::oidc::OidcSettings::default(),
         }
     }
 
@@ -492,6 +501,44 @@ impl OAuthClient {
             .await
             .map_err(|e| Error::transport(Operation::Whoami, e))?;
         request.parse(&response).map_err(Error::whoami)
+    }
+
+    /// Revokes one token (RFC 7009).
+    pub(crate) async fn revoke_token(
+        &self,
+        metadata: &matrix_oidc_core::AuthorizationServerMetadata,
+        client_id: &str,
+        token: &Secret,
+        hint: TokenTypeHint,
+    ) -> Result<(), Error> {
+        let request = RevocationRequest::new(metadata, client_id, token, Some(hint))
+            .map_err(Error::revocation)?;
+        let response = self
+            .inner
+            .send(request.request.clone())
+            .await
+            .map_err(|e| Error::transport(Operation::Revocation, e))?;
+        request.parse(&response).map_err(Error::revocation)
+    }
+
+    /// Revokes tokens that will not be used (they came with an ID token this client refused), so
+    /// that no grant stays alive at the server; failures are only logged.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) async fn revoke_quietly(
+        &self,
+        metadata: &matrix_oidc_core::AuthorizationServerMetadata,
+        client_id: &str,
+        tokens: &matrix_oidc_core::TokenSet,
+    ) {
+        // Revoking the refresh token ends the whole grant at servers that tie them (RFC 7009
+        // §2.1 recommends it); the access token is revoked only when there is no refresh token.
+        let (token, hint) = match &tokens.refresh_token {
+            Some(rt) => (rt, TokenTypeHint::RefreshToken),
+            None => (&tokens.access_token, TokenTypeHint::AccessToken),
+        };
+        if let Err(error) = self.revoke_token(metadata, client_id, token, hint).await {
+            tracing::warn!(%error, token = hint.as_str(), "could not revoke the refused tokens");
+        }
     }
 
     /// A stream of [`SessionEvent`]s from now on: logins, refreshed tokens, logouts.

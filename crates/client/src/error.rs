@@ -4,6 +4,7 @@ use matrix_oidc_core::callback::CallbackError;
 use matrix_oidc_core::device_grant::DeviceGrantError;
 use matrix_oidc_core::discovery::DiscoveryError;
 use matrix_oidc_core::legacy::LegacyError;
+use matrix_oidc_core::oidc::{IdTokenError, LogoutError, UserinfoError};
 use matrix_oidc_core::registration::{NotSupportedReason, RegistrationError};
 use matrix_oidc_core::revoke::RevocationError;
 use matrix_oidc_core::whoami::WhoamiError;
@@ -33,6 +34,10 @@ pub enum Operation {
     LoginFlows,
     /// Revoking a token.
     Revocation,
+    /// Fetching the OpenID Provider's key set (`jwks_uri`).
+    Jwks,
+    /// Calling the userinfo endpoint.
+    Userinfo,
 }
 
 impl std::fmt::Display for Operation {
@@ -46,6 +51,8 @@ impl std::fmt::Display for Operation {
             Operation::Whoami => "whoami",
             Operation::LoginFlows => "reading the login flows",
             Operation::Revocation => "token revocation",
+            Operation::Jwks => "fetching the provider's key set",
+            Operation::Userinfo => "the userinfo request",
         })
     }
 }
@@ -68,6 +75,7 @@ impl std::fmt::Display for Operation {
 /// | `TokenRefreshError` | [`Error::RefreshFailed`] |
 /// | `RevokeTokenFailed` | [`Error::Revocation`], inside [`crate::LogoutReport::failures`] (a logout never fails for it) |
 /// | `DeviceAuthorizationGrantFailed` | [`Error::DeviceGrant`] |
+/// | (oidc-client-ts' ID token errors) | [`Error::IdToken`] |
 ///
 /// Network failures are lifted to [`Error::Transport`] whichever step they happened in (except
 /// during a refresh, which reports [`Error::RefreshFailed`] so that "try again later" is one case).
@@ -178,6 +186,24 @@ pub enum Error {
     /// The random source failed.
     #[error(transparent)]
     Random(RandomError),
+    /// An OpenID Connect ID token was refused: missing although `openid` was requested, a bad
+    /// signature, a key the provider's key set does not hold, wrong `iss`/`aud`/`nonce`, expired,
+    /// or — after a refresh — another `sub` than the session's (OpenID Connect Core §3.1.3.7,
+    /// §12.2). The inner error says which check failed.
+    #[error(transparent)]
+    IdToken(IdTokenError),
+    /// The userinfo call failed, or its answer was refused (another `sub` than the ID token's,
+    /// not JSON, …).
+    #[error(transparent)]
+    Userinfo(UserinfoError),
+    /// The end-session (RP-initiated logout) URL cannot be built; [`LogoutError::NotSupported`]
+    /// when the server has no `end_session_endpoint`.
+    #[error(transparent)]
+    EndSession(LogoutError),
+    /// The operation needs a validated ID token, and the session has none: it did not sign in with
+    /// OpenID Connect (see `LoginOptions::openid`, feature `oidc`).
+    #[error("the session has no validated ID token (it did not sign in with OpenID Connect)")]
+    NoIdToken,
 }
 
 impl Error {

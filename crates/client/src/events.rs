@@ -27,6 +27,10 @@ pub enum LogoutReason {
     },
     /// The session disappeared from the store: another process logged it out.
     RemovedFromStore,
+    /// A refresh returned an ID token that failed validation against the session's (another
+    /// `sub`, a bad signature, …): the provider no longer vouches for the same user, so the
+    /// session ends (feature `oidc`).
+    IdTokenRejected,
 }
 
 /// Something happened to a session.

@@ -39,9 +39,29 @@
 //! | authorization code login | [`OAuthClient::start_login`], [`OAuthClient::finish_login`] |
 //! | device-code login | [`OAuthClient::start_device_login`], [`DeviceLogin::wait`] |
 //! | valid access tokens, single-flight refresh (in and across processes) | [`AuthSession::access_token`], [`AuthSession::handle_unknown_token`] |
+//! | "refresh now", joined with any refresh in flight | [`AuthSession::refresh`] |
+//! | login at an OAuth 2.0 / OpenID Connect issuer, without Matrix | [`LoginOptions::for_issuer`] |
 //! | logout with revocation | [`AuthSession::logout`] |
 //! | account management URLs | [`AuthSession::account_management_url`] |
 //! | token-change notifications | [`OAuthClient::subscribe`], [`OAuthClientBuilder::on_event`] |
+//!
+//! ## OpenID Connect (feature `oidc`)
+//!
+//! Matrix needs no ID token, so the OpenID Connect layer is optional, and without the `oidc`
+//! feature this crate does not depend on any signature crate. With it:
+//!
+//! * `LoginOptions::openid()` asks for the `openid` scope with a nonce; `finish_login` then
+//!   validates the ID token (signature against the provider's key set, `iss`, `aud`/`azp`,
+//!   `exp`/`iat`, nonce, `at_hash`/`c_hash`) before storing the session, and
+//!   `AuthSession::id_token_claims()` returns its claims.
+//! * An ID token in a refresh response is validated too, and must be for the same subject
+//!   (OpenID Connect Core §12.2); one for someone else ends the session.
+//! * Key sets are cached per `jwks_uri` and shared by every session of the client; a token naming
+//!   an unknown key (rotation) causes one refetch, at most once a minute.
+//! * `AuthSession::userinfo()` (its `sub` must be the ID token's) and
+//!   `AuthSession::end_session_url()` (RP-initiated logout).
+//!
+//! `oidc-ring` uses `ring` instead of the RustCrypto crates for signatures.
 //!
 //! ## No runtime of its own
 //!
@@ -77,6 +97,8 @@ mod device;
 mod error;
 mod events;
 mod login;
+#[cfg(feature = "oidc")]
+mod oidc;
 mod runtime;
 mod session;
 mod single_flight;
@@ -96,12 +118,21 @@ pub use session::{AccessToken, AuthSession, LogoutReport, RevocationFailure};
 
 // The types an application meets in the signatures above.
 pub use matrix_oidc_core::legacy::LoginApi;
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use matrix_oidc_core::oidc::{
+    EndSessionRequest, EndSessionUrl, IdTokenClaims, JwksCache, JwksCacheConfig, UserInfo,
+};
 pub use matrix_oidc_core::registration::ClientMetadata;
 pub use matrix_oidc_core::revoke::TokenTypeHint;
 pub use matrix_oidc_core::{
     AccountAction, DeviceId, Discovered, LoginHint, RefreshPolicy, ResponseMode, Secret, Session,
     Timestamp,
 };
+/// The signature backends (feature `oidc`).
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use matrix_oidc_jose as jose;
 pub use matrix_oidc_storage::SessionKey;
 
 #[cfg(test)]
@@ -138,6 +169,7 @@ mod api_tests {
         send(&client.sessions());
         send(&client.import_session(session.session()));
         send(&session.access_token());
+        send(&session.refresh());
         send(&session.handle_unknown_token(token, false));
         send(&session.logout());
         send(&session.whoami());
@@ -160,3 +192,9 @@ mod api_tests {
         send_sync::<SessionEvent>();
     }
 }
+
+/// The workspace README, whose Rust blocks `cargo test` compiles and runs as this crate's doctests
+/// (this crate's dev-dependencies include both transports), so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -79,7 +79,7 @@ impl From<ClientMetadata> for ClientConfig {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct LoginOptions {
-    pub(crate) homeserver: Url,
+    pub(crate) target: LoginTarget,
     redirect_uri: Url,
     pub(crate) client: ClientConfig,
     pub(crate) device_id: Option<DeviceId>,
@@ -88,22 +88,73 @@ pub struct LoginOptions {
     response_mode: Option<ResponseMode>,
     pub(crate) scope_flavor: ScopeFlavor,
     pub(crate) extra_scopes: Vec<String>,
+    openid: bool,
+}
+
+/// Where a login goes: a Matrix homeserver (its authorization server is discovered through it, and
+/// the session learns its user from `whoami`), or an authorization server directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LoginTarget {
+    Homeserver(Url),
+    Issuer(Url),
+}
+
+impl std::fmt::Display for LoginTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginTarget::Homeserver(u) => write!(f, "homeserver {u}"),
+            LoginTarget::Issuer(u) => write!(f, "issuer {u}"),
+        }
+    }
 }
 
 impl LoginOptions {
     /// A login to `homeserver` that comes back to `redirect_uri` (one of the client's registered
     /// redirect URIs; on loopback, the port may differ from the registered one).
     pub fn new(homeserver: Url, redirect_uri: Url, client: impl Into<ClientConfig>) -> Self {
-        Self {
-            homeserver,
+        Self::with_target(
+            LoginTarget::Homeserver(homeserver),
             redirect_uri,
-            client: client.into(),
+            client.into(),
+        )
+    }
+
+    /// A login at the authorization server `issuer` itself, for an application that is an OAuth
+    /// 2.0 / OpenID Connect relying party but not a Matrix client: the server's metadata comes from
+    /// OpenID Connect Discovery or RFC 8414 ([`OAuthClient::discover_issuer`]), the scope holds
+    /// only what [`extra_scope`](Self::extra_scope) (and, with feature `oidc`, `openid`) add — no Matrix API or device scope — and no homeserver is asked
+    /// who signed in. With `openid`, the validated ID token's `sub` becomes the session's user id.
+    ///
+    /// [`device_id`](Self::device_id) and [`scope_flavor`](Self::scope_flavor) do not apply.
+    ///
+    /// ```
+    /// use matrix_oidc::LoginOptions;
+    /// use url::Url;
+    /// let options = LoginOptions::for_issuer(
+    ///     Url::parse("https://id.example.com/").unwrap(),
+    ///     Url::parse("http://127.0.0.1:8765/callback").unwrap(),
+    ///     matrix_oidc::ClientConfig::registered("my-app"),
+    /// )
+    /// .extra_scope("profile")
+    /// .extra_scope("email");
+    /// # let _ = options;
+    /// ```
+    pub fn for_issuer(issuer: Url, redirect_uri: Url, client: impl Into<ClientConfig>) -> Self {
+        Self::with_target(LoginTarget::Issuer(issuer), redirect_uri, client.into())
+    }
+
+    fn with_target(target: LoginTarget, redirect_uri: Url, client: ClientConfig) -> Self {
+        Self {
+            target,
+            redirect_uri,
+            client,
             device_id: None,
             prompt_create: false,
             login_hint: None,
             response_mode: None,
             scope_flavor: ScopeFlavor::default(),
             extra_scopes: Vec::new(),
+            openid: false,
         }
     }
 
@@ -140,8 +191,37 @@ impl LoginOptions {
     }
 
     /// Asks for one more scope token.
+    ///
+    /// `extra_scope("openid")` only adds the token; to have the ID token validated and its claims
+    /// kept, use `openid()` (feature `oidc`).
     pub fn extra_scope(mut self, scope: impl Into<String>) -> Self {
         self.extra_scopes.push(scope.into());
+        self
+    }
+
+    /// Signs in with OpenID Connect as well: asks for the `openid` scope with a fresh `nonce`, and
+    /// [`finish_login`](OAuthClient::finish_login) then requires an ID token and validates it
+    /// (signature against the provider's key set, `iss`, `aud`/`azp`, `exp`/`iat`, the `nonce`,
+    /// `at_hash`/`c_hash`) before the session is stored. Its claims are then
+    /// [`AuthSession::id_token_claims`], later ID tokens from refreshes are held to the same
+    /// subject, and [`AuthSession::userinfo`] and [`AuthSession::end_session_url`] work.
+    ///
+    /// ```
+    /// use matrix_oidc::LoginOptions;
+    /// use url::Url;
+    /// let options = LoginOptions::for_issuer(
+    ///     Url::parse("https://id.example.com/").unwrap(),
+    ///     Url::parse("http://127.0.0.1:8765/callback").unwrap(),
+    ///     matrix_oidc::ClientConfig::registered("my-app"),
+    /// )
+    /// .openid()
+    /// .extra_scope("profile");
+    /// # let _ = options;
+    /// ```
+    #[cfg(feature = "oidc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+    pub fn openid(mut self) -> Self {
+        self.openid = true;
         self
     }
 }
@@ -168,15 +248,37 @@ pub(crate) fn build_scope(
     flavor: ScopeFlavor,
     extra: &[String],
 ) -> Result<Scope, Error> {
+    build_matrix_scope(client, device_id, flavor, extra, false)
+}
+
+fn build_matrix_scope(
+    client: &OAuthClient,
+    device_id: Option<DeviceId>,
+    flavor: ScopeFlavor,
+    extra: &[String],
+    openid: bool,
+) -> Result<Scope, Error> {
     let device_id = match device_id {
         Some(d) => d,
         None => client.inner.with_rng(DeviceId::generate)?,
     };
     let mut builder = Scope::matrix(device_id).flavor(flavor);
+    if openid {
+        builder = builder.openid();
+    }
     for token in extra {
         builder = builder.extra(token.clone());
     }
     Ok(builder.build()?)
+}
+
+/// The scope of a login at an issuer: `openid` (first, when asked for) and the extra tokens.
+fn build_issuer_scope(extra: &[String], openid: bool) -> Result<Scope, Error> {
+    let tokens = openid
+        .then(|| "openid".to_owned())
+        .into_iter()
+        .chain(extra.iter().cloned());
+    Ok(Scope::from_tokens(tokens)?)
 }
 
 impl OAuthClient {
@@ -193,30 +295,44 @@ impl OAuthClient {
         }
     }
 
-    /// Starts an authorization code login: discovers the homeserver, registers the client (for
-    /// [`ClientConfig::Dynamic`]), stores the pending login, and returns the URL to open.
+    /// Starts an authorization code login: discovers the homeserver (or the issuer, for
+    /// [`LoginOptions::for_issuer`]), registers the client (for [`ClientConfig::Dynamic`]), stores
+    /// the pending login, and returns the URL to open.
     ///
     /// Then the browser comes back to the redirect URI; pass that whole URL to
     /// [`finish_login`](Self::finish_login), in this process or another that shares the store,
     /// within the store's pending lifetime (15 minutes by default).
-    #[tracing::instrument(skip_all, fields(homeserver = %options.homeserver))]
+    #[tracing::instrument(skip_all, fields(target = %options.target))]
     pub async fn start_login(&self, options: &LoginOptions) -> Result<LoginStart, Error> {
         let inner = &self.inner;
-        let discovered = self.discover(&options.homeserver).await?;
+        // The scope first: a bad one fails before any request.
+        let scope = match &options.target {
+            LoginTarget::Homeserver(_) => build_matrix_scope(
+                self,
+                options.device_id.clone(),
+                options.scope_flavor,
+                &options.extra_scopes,
+                options.openid,
+            )?,
+            LoginTarget::Issuer(_) => build_issuer_scope(&options.extra_scopes, options.openid)?,
+        };
+        let discovered = match &options.target {
+            LoginTarget::Homeserver(hs) => self.discover(hs).await?,
+            LoginTarget::Issuer(issuer) => self.discover_issuer(issuer).await?,
+        };
         let client_id = self.client_id_for(&discovered, &options.client).await?;
-        let scope = build_scope(
-            self,
-            options.device_id.clone(),
-            options.scope_flavor,
-            &options.extra_scopes,
-        )?;
         let mut request = AuthorizationRequest::new(
             &discovered.metadata,
             client_id.clone(),
             options.redirect_uri.clone(),
             scope,
-        )
-        .homeserver(options.homeserver.clone());
+        );
+        if let LoginTarget::Homeserver(hs) = &options.target {
+            request = request.homeserver(hs.clone());
+        }
+        if options.openid {
+            request = request.with_nonce();
+        }
         if let Some(mode) = options.response_mode {
             request = request.response_mode(mode);
         }
@@ -238,6 +354,7 @@ impl OAuthClient {
         tracing::info!(
             %client_id,
             response_mode = start.pending.response_mode.as_str(),
+            openid = options.openid,
             "login started"
         );
         Ok(LoginStart {
@@ -251,10 +368,12 @@ impl OAuthClient {
 
     /// Finishes a login from the URL the browser was redirected to (or just its query or
     /// fragment): takes the pending login out of the store (once: a second call with the same
-    /// callback fails with [`Error::StateNotFound`]), exchanges the code, asks the homeserver who
-    /// signed in, stores the session and returns it.
+    /// callback fails with [`Error::StateNotFound`]), exchanges the code, validates the ID token
+    /// (for a login with `LoginOptions::openid`, feature `oidc`), asks the homeserver who signed in (for a
+    /// Matrix login), stores the session and returns it.
     ///
     /// The user declining gives [`Error::Cancelled`]; the pending login is discarded either way.
+    /// An ID token that fails validation gives [`Error::IdToken`], and no session is stored.
     #[tracing::instrument(skip_all)]
     pub async fn finish_login(&self, callback_url: &str) -> Result<AuthSession, Error> {
         let inner = &self.inner;
@@ -279,7 +398,18 @@ impl OAuthClient {
             .parse(&response, sent_at)
             .map_err(|e| Error::token(Operation::CodeExchange, e))?;
         tracing::info!("authorization code exchanged");
-        let session = Session::from_pending(&pending, tokens);
+        #[allow(unused_mut)]
+        let mut session = Session::from_pending(&pending, tokens);
+        if pending.nonce.is_some() {
+            // The login asked for OpenID Connect: no session without a valid ID token.
+            #[cfg(feature = "oidc")]
+            self.validate_login_id_token(&mut session, &pending, &code)
+                .await?;
+            #[cfg(not(feature = "oidc"))]
+            tracing::warn!(
+                "the login asked for an ID token, but this build has no `oidc` feature to validate it"
+            );
+        }
         self.identify_and_store(session, &pending).await
     }
 

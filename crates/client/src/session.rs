@@ -1,15 +1,15 @@
 //! [`AuthSession`]: a signed-in session — valid access tokens on demand, and logout.
 
 use crate::client::OAuthClient;
-use crate::error::{Error, Operation};
+use crate::error::Error;
 use crate::events::{LogoutReason, SessionEvent};
 use crate::single_flight::{SharedFuture, lock};
 use futures_util::FutureExt;
-use matrix_oidc_core::revoke::{RevocationRequest, TokenTypeHint};
+use matrix_oidc_core::revoke::TokenTypeHint;
 use matrix_oidc_core::whoami::{Whoami, WhoamiError};
 use matrix_oidc_core::{
     AccountAction, RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy,
-    RefreshTicket, Secret, Session, Timestamp,
+    RefreshTicket, Secret, Session, Timestamp, TokenError,
 };
 use matrix_oidc_storage::{Generation, SessionKey, StoreError};
 use std::sync::{Arc, Mutex};
@@ -156,6 +156,7 @@ impl SessionShared {
 enum Trigger {
     BeforeRequest,
     UnknownToken { generation: u64, soft_logout: bool },
+    Requested,
 }
 
 /// A signed-in session: hands out valid access tokens (refreshing when due), and logs out.
@@ -185,7 +186,7 @@ enum Trigger {
 /// refresh is always driven to its end; with one, such callers get the still-valid token at once.
 #[derive(Clone)]
 pub struct AuthSession {
-    client: OAuthClient,
+    pub(crate) client: OAuthClient,
     shared: Arc<SessionShared>,
 }
 
@@ -263,6 +264,31 @@ impl AuthSession {
         .await
     }
 
+    /// Refreshes the tokens now, whatever their expiry ("refresh now"), and returns the new access
+    /// token.
+    ///
+    /// Single-flight like [`access_token`](Self::access_token): a refresh already in flight is
+    /// joined instead of starting another, so N concurrent calls (and any `access_token` callers
+    /// that need a refresh meanwhile) cause one token request. A call made after that refresh
+    /// finished starts a new one. An earlier transient failure's backoff does not hold an
+    /// explicit request back.
+    ///
+    /// Errors: as for [`access_token`](Self::access_token), plus
+    /// [`Error::Token`]`(`[`TokenError::NoRefreshToken`](matrix_oidc_core::TokenError::NoRefreshToken)`)`
+    /// when the session has no refresh token (its access token stays usable until it expires).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: matrix_oidc::AuthSession) -> Result<(), matrix_oidc::Error> {
+    /// let before = session.access_token().await?;
+    /// let after = session.refresh().await?;
+    /// assert!(after.generation() > before.generation());
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all, fields(session = %self.shared.key))]
+    pub async fn refresh(&self) -> Result<AccessToken, Error> {
+        self.drive(Trigger::Requested).await
+    }
+
     async fn drive(&self, trigger: Trigger) -> Result<AccessToken, Error> {
         self.persist_unsaved().await;
         let now = self.client.inner.clock.now();
@@ -283,6 +309,7 @@ impl AuthSession {
                 } => st
                     .coordinator
                     .on_unknown_token(generation, soft_logout, now),
+                Trigger::Requested => st.coordinator.request_refresh(now),
             };
             match decision {
                 RefreshDecision::Use { .. } => match &st.inflight {
@@ -324,6 +351,9 @@ impl AuthSession {
                 }
                 RefreshDecision::LoggedOut { soft_logout } => {
                     Next::ConfirmLoggedOut { soft_logout }
+                }
+                RefreshDecision::NoRefreshToken => {
+                    return Err(Error::Token(TokenError::NoRefreshToken));
                 }
                 _ => {
                     return Err(Error::RefreshFailed {
@@ -502,15 +532,9 @@ impl AuthSession {
         token: &Secret,
         hint: TokenTypeHint,
     ) -> Result<(), Error> {
-        let request = RevocationRequest::new(metadata, &session.client_id, token, Some(hint))
-            .map_err(Error::revocation)?;
-        let response = self
-            .client
-            .inner
-            .send(request.request.clone())
+        self.client
+            .revoke_token(metadata, &session.client_id, token, hint)
             .await
-            .map_err(|e| Error::transport(Operation::Revocation, e))?;
-        request.parse(&response).map_err(Error::revocation)
     }
 
     /// The account management URL for `action` (with this session's device id for the device
@@ -654,8 +678,15 @@ async fn refresh(
 
     match result {
         Ok(tokens) => {
-            let mut updated = session;
-            updated.tokens = tokens.clone();
+            let mut updated = session.clone();
+            updated.tokens = tokens;
+            if let Err(error) =
+                reconcile_id_token(&client, &discovered.metadata, &session, &mut updated).await
+            {
+                return end_for_rejected_id_token(&client, &shared, ticket, updated, error, now)
+                    .await;
+            }
+            let tokens = updated.tokens.clone();
             // Stored before anyone can use them: a crash after the server rotated the refresh
             // token but before it was stored would otherwise lose the session.
             let expected = lock(&shared.state).stored_generation;
@@ -732,6 +763,103 @@ async fn refresh(
             }
         }
     }
+}
+
+/// Brings the ID token of a refresh in line with the session's. Refresh responses usually have
+/// none: the last one is kept (it is the end-session hint). A new one replaces it only once it has
+/// passed OpenID Connect Core §12.2 against the session's validated claims (feature `oidc`).
+///
+/// `Err`: the new ID token is wrong (another `sub`, a bad signature, …) and the session must end.
+/// Keys that cannot be fetched are not the token's fault: the previous ID token and claims are
+/// kept, and the refresh stands.
+async fn reconcile_id_token(
+    client: &OAuthClient,
+    metadata: &matrix_oidc_core::AuthorizationServerMetadata,
+    previous: &Session,
+    updated: &mut Session,
+) -> Result<(), Error> {
+    let Some(new) = updated.tokens.id_token.take() else {
+        updated.tokens.id_token = previous.tokens.id_token.clone();
+        return Ok(());
+    };
+    let Some(claims) = &previous.id_token_claims else {
+        // Not an OpenID Connect session: there is nothing to hold the token to.
+        updated.tokens.id_token = Some(new);
+        return Ok(());
+    };
+    #[cfg(feature = "oidc")]
+    {
+        let validated = client
+            .validate_refreshed_id_token(
+                metadata,
+                &previous.client_id,
+                claims,
+                &new,
+                &updated.tokens.access_token,
+            )
+            .await;
+        match validated {
+            Ok(claims) => {
+                tracing::info!("refreshed ID token validated");
+                updated.tokens.id_token = Some(new);
+                updated.id_token_claims = Some(claims);
+                Ok(())
+            }
+            Err(error) if crate::oidc::keys_unavailable(&error) => {
+                tracing::warn!(%error, "cannot check the refreshed ID token; keeping the previous one");
+                updated.tokens.id_token = previous.tokens.id_token.clone();
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the refreshed ID token was refused");
+                Err(error)
+            }
+        }
+    }
+    #[cfg(not(feature = "oidc"))]
+    {
+        let _ = (client, metadata, claims, new);
+        tracing::debug!(
+            "no `oidc` feature to check the refreshed ID token; keeping the previous one"
+        );
+        updated.tokens.id_token = previous.tokens.id_token.clone();
+        Ok(())
+    }
+}
+
+/// A refresh brought an ID token for someone else (or a forged one): the provider no longer vouches
+/// for this session's user. The session ends here and in the store, and the tokens just issued are
+/// revoked (best effort) so that no grant stays alive for a user this client never accepted.
+async fn end_for_rejected_id_token(
+    client: &OAuthClient,
+    shared: &Arc<SessionShared>,
+    ticket: RefreshTicket,
+    rejected: Session,
+    error: Error,
+    now: Timestamp,
+) -> Result<AccessToken, Error> {
+    let inner = &client.inner;
+    let reason = LogoutReason::IdTokenRejected;
+    shared.settle(|st| {
+        let _ = st
+            .coordinator
+            .finish(ticket, Ok(rejected.tokens.clone()), now);
+        st.ended = Some(reason);
+        st.unsaved = false;
+    });
+    if let Err(e) = inner.sessions.delete(&shared.key).await {
+        tracing::warn!(error = %e, "could not delete the session");
+    }
+    if let Ok(discovered) = client.metadata_for_session(&rejected).await {
+        client
+            .revoke_quietly(&discovered.metadata, &rejected.client_id, &rejected.tokens)
+            .await;
+    }
+    inner.events.emit(SessionEvent::LoggedOut {
+        key: shared.key.clone(),
+        reason,
+    });
+    Err(error)
 }
 
 /// Saves refreshed tokens over `expected`. `Ok(None)`: the session was deleted meanwhile (logged

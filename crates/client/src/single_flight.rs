@@ -68,6 +68,13 @@ impl<K: Hash + Eq + Clone, V: Clone + 'static> SingleFlight<K, V> {
         (shared, true)
     }
 
+    /// The operation in flight for `key`, if any, to wait for without starting one (await it with
+    /// [`SingleFlight::finish`] too, so that a finished entry is removed).
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) fn in_flight(&self, key: &K) -> Option<SharedFuture<V>> {
+        lock(&self.inflight).get(key).cloned()
+    }
+
     /// Awaits `fut` (from [`join`](Self::join)) and removes it from the map if it is still the
     /// entry for `key`.
     pub(crate) async fn finish(&self, key: &K, fut: SharedFuture<V>) -> V {

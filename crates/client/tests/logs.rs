@@ -1,17 +1,19 @@
-//! Every step is traced, and no trace contains a secret: the whole life of two sessions (code
-//! login, device login, refresh, unknown token, logout) is logged at TRACE level and searched for
-//! every token, code, verifier, device code and state the server issued or received.
+//! Every step is traced, and no trace contains a secret: the whole life of three sessions (code
+//! login, device login, OpenID Connect login, refresh, unknown token, userinfo, logout) is logged
+//! at TRACE level and searched for every token, code, verifier, device code, state, nonce and ID
+//! token the server issued or received.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use matrix_oidc::DeviceLoginOptions;
+use matrix_oidc::{DeviceLoginOptions, LoginOptions};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::keys::TestKey;
 use support::server::FakeServer;
-use support::{ClockSleep, app, client, login};
+use support::{ClockSleep, app, client, login, redirect_uri};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -38,6 +40,7 @@ async fn traces_cover_every_step_and_never_contain_a_secret() {
 
     let server = FakeServer::start().await;
     let (client, clock) = client();
+    server.enable_oidc(&clock, TestKey::es256(5, "k1"));
     let session = login(&client, &server).await;
     clock.advance(Duration::from_secs(280));
     let token = session.access_token().await.unwrap();
@@ -56,8 +59,23 @@ async fn traces_cover_every_step_and_never_contain_a_secret() {
         second.session(),
         second.access_token().await
     );
+    let options = LoginOptions::new(server.base.clone(), redirect_uri(), app()).openid();
+    let start = client.start_login(&options).await.unwrap();
+    let third = client
+        .finish_login(&server.approve(start.url.as_str()))
+        .await
+        .unwrap();
+    third.refresh().await.unwrap();
+    third.userinfo().await.unwrap();
+    let end_session = third.end_session_url(None).await.unwrap();
+    let debug = format!(
+        "{debug} {third:?} {:?} {:?} {end_session:?}",
+        third.session(),
+        third.id_token_claims()
+    );
     session.logout().await.unwrap();
     second.logout().await.unwrap();
+    third.logout().await.unwrap();
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for step in [
@@ -72,6 +90,9 @@ async fn traces_cover_every_step_and_never_contain_a_secret() {
         "device authorization started",
         "device authorization granted",
         "logged out",
+        "provider key set fetched",
+        "ID token validated",
+        "refreshed ID token validated",
         "POST",
         "status=200",
     ] {

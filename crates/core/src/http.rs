@@ -301,6 +301,95 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
     })
 }
 
+/// Why an answer that may carry secrets could not be read; each endpoint maps this onto its own
+/// error type.
+pub(crate) enum SecretAnswerError {
+    /// An error status with an OAuth error body.
+    Rejected { status: u16, error: OAuthErrorBody },
+    /// The envelope, status, content type or JSON is wrong.
+    Response(ResponseError),
+    /// A field (or `(body)`, the body as a whole) is not what it must be.
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// The JSON object of a 200 answer whose body may hold secrets (tokens, a device code). Nothing of
+/// the body is ever quoted: an undefined success status withholds it, and the body is parsed to a
+/// generic value rather than a typed struct, whose serde errors may quote values.
+pub(crate) struct SecretAnswer(serde_json::Map<String, serde_json::Value>);
+
+impl SecretAnswer {
+    pub(crate) fn read<B: AsRef<[u8]>>(
+        response: &http::Response<B>,
+        expect: &Expectations,
+    ) -> Result<Self, SecretAnswerError> {
+        check_envelope(response, expect).map_err(SecretAnswerError::Response)?;
+        let status = response.status();
+        if status != http::StatusCode::OK {
+            if status.is_success() {
+                return Err(SecretAnswerError::Response(
+                    ResponseError::UnexpectedStatus {
+                        status: status.as_u16(),
+                        body: BodyExcerpt::withheld(response.body().as_ref()),
+                    },
+                ));
+            }
+            return Err(match error_from_response(response) {
+                ResponseError::OAuth { status, error } => {
+                    SecretAnswerError::Rejected { status, error }
+                }
+                // The body of an error status is excerpted, unless it may carry credentials.
+                other => {
+                    SecretAnswerError::Response(other.withhold_tokens(response.body().as_ref()))
+                }
+            });
+        }
+        match check_json(response, expect, &[200], true).map_err(SecretAnswerError::Response)? {
+            serde_json::Value::Object(obj) => Ok(Self(obj)),
+            _ => Err(SecretAnswerError::Invalid {
+                field: "(body)",
+                reason: "the body is not a JSON object",
+            }),
+        }
+    }
+
+    /// A non-empty string field; `None` when absent or null.
+    pub(crate) fn string(&self, field: &'static str) -> Result<Option<&str>, SecretAnswerError> {
+        let invalid = |reason| SecretAnswerError::Invalid { field, reason };
+        match self.0.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => {
+                Err(invalid("is an empty string"))
+            }
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(invalid("is not a string")),
+        }
+    }
+
+    /// A duration field in seconds, whole or fractional; `None` when absent or null.
+    pub(crate) fn seconds(
+        &self,
+        field: &'static str,
+    ) -> Result<Option<Duration>, SecretAnswerError> {
+        let invalid = || SecretAnswerError::Invalid {
+            field,
+            reason: "is not a non-negative number of seconds",
+        };
+        match self.0.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => n
+                .as_u64()
+                .map(Duration::from_secs)
+                .or_else(|| n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()))
+                .map(Some)
+                .ok_or_else(invalid),
+            Some(_) => Err(invalid()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +400,58 @@ mod tests {
             b = b.header(CONTENT_TYPE, ct);
         }
         b.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    /// A secret-bearing answer is never quoted, and each way it can fail is told apart.
+    #[test]
+    fn secret_answers() {
+        let e = Expectations::json();
+        let json = Some("application/json");
+        let read = |status, body| SecretAnswer::read(&resp(status, json, body), &e);
+        assert!(matches!(
+            read(201, r#"{"access_token":"SECRET"}"#),
+            Err(SecretAnswerError::Response(ResponseError::UnexpectedStatus { status: 201, body }))
+                if !format!("{body:?}{body}").contains("SECRET")
+        ));
+        assert!(matches!(
+            read(400, r#"{"error":"invalid_grant"}"#),
+            Err(SecretAnswerError::Rejected { status: 400, error }) if error.error == "invalid_grant"
+        ));
+        assert!(matches!(
+            read(200, r#"["SECRET"]"#),
+            Err(SecretAnswerError::Invalid {
+                field: "(body)",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(200, r#"{"a":"SECRET""#),
+            Err(SecretAnswerError::Response(ResponseError::InvalidJson { body, .. }))
+                if !format!("{body:?}{body}").contains("SECRET")
+        ));
+
+        let Ok(answer) = read(
+            200,
+            r#"{"s":"x","empty":"","n":1,"null":null,"whole":5,"frac":1.5,"neg":-1,"text":"5"}"#,
+        ) else {
+            panic!("a JSON object is an answer");
+        };
+        assert!(matches!(answer.string("s"), Ok(Some("x"))));
+        assert!(matches!(answer.string("absent"), Ok(None)));
+        assert!(matches!(answer.string("null"), Ok(None)));
+        for field in ["empty", "n"] {
+            assert!(
+                matches!(answer.string(field), Err(SecretAnswerError::Invalid { field: f, .. }) if f == field)
+            );
+        }
+        assert!(matches!(answer.seconds("whole"), Ok(Some(d)) if d == Duration::from_secs(5)));
+        assert!(matches!(answer.seconds("frac"), Ok(Some(d)) if d == Duration::from_millis(1500)));
+        assert!(matches!(answer.seconds("absent"), Ok(None)));
+        for field in ["neg", "text"] {
+            assert!(
+                matches!(answer.seconds(field), Err(SecretAnswerError::Invalid { field: f, .. }) if f == field)
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! answers with a [`RefreshDecision`]:
 //!
 //! ```text
-//!                 before_request(now) / on_unknown_token(generation, …)
+//!          before_request(now) / on_unknown_token(generation, …) / request_refresh(now)
 //!                                   │
 //!      ┌──────────────┬─────────────┼──────────────┬──────────────┬──────────────┐
 //!      ▼              ▼             ▼              ▼              ▼              ▼
@@ -80,7 +80,8 @@ pub fn unknown_token<B: AsRef<[u8]>>(response: &http::Response<B>) -> Option<boo
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshPolicy {
-    /// Refresh ahead of time when the access token expires within this margin. Default 30 s.
+    /// Refresh ahead of time when the access token expires within this margin — or within half its
+    /// lifetime, if that is shorter and known ([`TokenSet::refresh_margin`]). Default 30 s.
     pub margin: Duration,
     /// Which refresh failures log the session out. Default: the specification's (any 4xx).
     pub logout: LogoutPolicy,
@@ -132,6 +133,8 @@ pub enum RefreshReason {
         /// The `soft_logout` flag of the error.
         soft_logout: bool,
     },
+    /// The application asked for a refresh now ([`RefreshCoordinator::request_refresh`]).
+    Requested,
 }
 
 /// The right to perform the one refresh in flight. Not `Clone`: hand it back to
@@ -193,6 +196,9 @@ pub enum RefreshDecision {
         /// Whether the homeserver allowed a soft logout.
         soft_logout: bool,
     },
+    /// A refresh was requested ([`RefreshCoordinator::request_refresh`]) but the session has no
+    /// refresh token; its access token is still usable until it expires.
+    NoRefreshToken,
 }
 
 /// The result of a finished refresh.
@@ -287,9 +293,11 @@ impl RefreshCoordinator {
         matches!(self.state, State::LoggedOut { .. })
     }
 
-    /// Whether the access token expires within the margin at `now`.
+    /// Whether the access token expires within the margin at `now` (the policy's margin, capped at
+    /// half the token's lifetime: see [`TokenSet::refresh_margin`]).
     pub fn is_due(&self, now: Timestamp) -> bool {
-        self.tokens.expires_within(now, self.policy.margin)
+        self.tokens
+            .expires_within(now, self.tokens.refresh_margin(self.policy.margin))
     }
 
     fn use_current(&self) -> RefreshDecision {
@@ -371,6 +379,46 @@ impl RefreshCoordinator {
         self.start(RefreshReason::UnknownToken { soft_logout })
     }
 
+    /// The application wants new tokens now, whatever the current ones' expiry ("refresh now": a
+    /// command-line tool's `refresh`, or new claims wanted in the ID token).
+    ///
+    /// * While a refresh is in flight: [`RefreshDecision::Wait`] — it started no earlier than this
+    ///   request, so its result answers it, and concurrent requests cause one refresh.
+    /// * Otherwise a ticket with [`RefreshReason::Requested`], even during the backoff after a
+    ///   transient failure: the backoff keeps automatic retries from hammering the server, and an
+    ///   explicit request is not automatic. A failure still extends the backoff.
+    /// * Without a refresh token: [`RefreshDecision::NoRefreshToken`], or
+    ///   [`RefreshDecision::LoggedOut`] once the access token has expired (as in
+    ///   [`before_request`](Self::before_request)).
+    ///
+    /// ```
+    /// use matrix_oidc_core::refresh::{RefreshCoordinator, RefreshDecision, RefreshPolicy, RefreshReason};
+    /// use matrix_oidc_core::{Secret, Timestamp, TokenSet};
+    /// let tokens = TokenSet::new(Secret::new("at1")).with_refresh_token(Some(Secret::new("rt1")));
+    /// let mut c = RefreshCoordinator::new(tokens, RefreshPolicy::default());
+    /// let now = Timestamp::from_unix_seconds(1_000);
+    /// // The token never expires, yet a refresh is granted; a second request joins it.
+    /// let RefreshDecision::Refresh(ticket) = c.request_refresh(now) else { panic!() };
+    /// assert_eq!(ticket.reason(), RefreshReason::Requested);
+    /// assert!(matches!(c.request_refresh(now), RefreshDecision::Wait));
+    /// # c.abandon(ticket);
+    /// ```
+    pub fn request_refresh(&mut self, now: Timestamp) -> RefreshDecision {
+        match self.state {
+            State::LoggedOut { soft_logout } => RefreshDecision::LoggedOut { soft_logout },
+            State::InFlight => RefreshDecision::Wait,
+            State::Idle if self.tokens.refresh_token.is_none() => {
+                if self.tokens.is_expired(now) {
+                    self.state = State::LoggedOut { soft_logout: false };
+                    RefreshDecision::LoggedOut { soft_logout: false }
+                } else {
+                    RefreshDecision::NoRefreshToken
+                }
+            }
+            State::Idle => self.start(RefreshReason::Requested),
+        }
+    }
+
     /// Whether `ticket` still refreshes the current tokens (false once newer tokens were adopted).
     pub fn is_current(&self, ticket: &RefreshTicket) -> bool {
         ticket.generation == self.generation
@@ -407,7 +455,7 @@ impl RefreshCoordinator {
             Err(error) if error.is_logout_with(self.policy.logout) => {
                 let soft_logout = match ticket.reason {
                     RefreshReason::UnknownToken { soft_logout } => soft_logout,
-                    RefreshReason::Expiring => false,
+                    RefreshReason::Expiring | RefreshReason::Requested => false,
                 };
                 self.state = State::LoggedOut { soft_logout };
                 RefreshOutcome::LoggedOut { error, soft_logout }
@@ -537,6 +585,39 @@ mod tests {
             None
         );
         assert_eq!(unknown_token(&resp(401, "<html>")), None);
+    }
+
+    /// Found by the conformance suite against oidc-provider issuing 5-second tokens: with the
+    /// default 30-second margin every token was due the moment it arrived, so each request refreshed
+    /// again and callers arriving just after a refresh started another one.
+    #[test]
+    fn a_token_shorter_lived_than_the_margin_is_used_for_half_its_life() {
+        let short = |n: u32, issued: Timestamp| {
+            tokens(n, Some(issued + secs(5))).with_issued_at(Some(issued))
+        };
+        let mut c = RefreshCoordinator::new(short(1, T0), RefreshPolicy::default());
+        assert!(matches!(
+            c.before_request(T0 + Duration::from_millis(2_400)),
+            RefreshDecision::Use { generation: 0, .. }
+        ));
+        let t = ticket(c.before_request(T0 + Duration::from_millis(2_500)));
+        let refreshed_at = T0 + Duration::from_millis(2_600);
+        let outcome = c.finish(t, Ok(short(2, refreshed_at)), refreshed_at);
+        assert!(matches!(
+            outcome,
+            RefreshOutcome::Refreshed { generation: 1, .. }
+        ));
+        // The next caller, right after the refresh, uses the new token instead of refreshing again.
+        assert!(matches!(
+            c.before_request(refreshed_at + Duration::from_millis(100)),
+            RefreshDecision::Use { generation: 1, .. }
+        ));
+        assert!(c.is_due(refreshed_at + Duration::from_millis(2_500)));
+        // A long-lived token keeps the full margin.
+        let long = tokens(3, Some(T0 + secs(300))).with_issued_at(Some(T0));
+        let c = RefreshCoordinator::new(long, RefreshPolicy::default());
+        assert!(!c.is_due(T0 + secs(269)));
+        assert!(c.is_due(T0 + secs(270)));
     }
 
     #[test]
@@ -790,6 +871,86 @@ mod tests {
             c.before_request(T0),
             RefreshDecision::Use { generation: 2, .. }
         ));
+    }
+
+    #[test]
+    fn requested_refresh_ignores_expiry_and_joins_the_one_in_flight() {
+        // A token far from expiry (and one with no known expiry) is refreshed on request.
+        for expiry in [Some(T0 + secs(3600)), None] {
+            let mut c = RefreshCoordinator::new(tokens(1, expiry), RefreshPolicy::default());
+            assert!(matches!(c.before_request(T0), RefreshDecision::Use { .. }));
+            let t = ticket(c.request_refresh(T0));
+            assert_eq!(t.reason(), RefreshReason::Requested);
+            assert_eq!(t.generation(), 0);
+            // Everyone asking meanwhile joins it; the live token is still handed out.
+            assert!(matches!(c.request_refresh(T0), RefreshDecision::Wait));
+            assert!(matches!(
+                c.before_request(T0),
+                RefreshDecision::Use { generation: 0, .. }
+            ));
+            let out = c.finish(t, Ok(tokens(2, expiry)), T0);
+            assert!(matches!(
+                out,
+                RefreshOutcome::Refreshed { generation: 1, .. }
+            ));
+            // Once it is done, a new request is a new refresh.
+            let t = ticket(c.request_refresh(T0 + secs(1)));
+            assert_eq!(t.generation(), 1);
+        }
+    }
+
+    #[test]
+    fn requested_refresh_bypasses_the_backoff_but_a_failure_extends_it() {
+        let mut c = RefreshCoordinator::new(tokens(1, Some(T0)), RefreshPolicy::default());
+        let t = ticket(c.before_request(T0));
+        let _ = c.finish(t, Err(server_error()), T0);
+        assert!(matches!(
+            c.before_request(T0),
+            RefreshDecision::Backoff { .. }
+        ));
+        // Automatic callers are held back until T0 + 1 s; an explicit request is not.
+        let t = ticket(c.request_refresh(T0));
+        match c.finish(t, Err(server_error()), T0) {
+            RefreshOutcome::Failed { retry_at, .. } => assert_eq!(retry_at, T0 + secs(2)),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(c.before_request(T0 + secs(1)), RefreshDecision::Backoff { until } if until == T0 + secs(2))
+        );
+    }
+
+    #[test]
+    fn requested_refresh_refused_logs_out_without_soft_logout() {
+        let mut c = RefreshCoordinator::new(tokens(1, None), RefreshPolicy::default());
+        let t = ticket(c.request_refresh(T0));
+        assert!(matches!(
+            c.finish(t, Err(invalid_grant()), T0),
+            RefreshOutcome::LoggedOut {
+                soft_logout: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.request_refresh(T0),
+            RefreshDecision::LoggedOut { soft_logout: false }
+        ));
+    }
+
+    #[test]
+    fn requested_refresh_without_a_refresh_token() {
+        let at_only = TokenSet::new(Secret::new("at")).with_expires_at(Some(T0 + secs(10)));
+        let mut c = RefreshCoordinator::new(at_only, RefreshPolicy::default());
+        assert!(matches!(
+            c.request_refresh(T0),
+            RefreshDecision::NoRefreshToken
+        ));
+        assert!(!c.is_refreshing() && !c.is_logged_out());
+        assert!(matches!(c.before_request(T0), RefreshDecision::Use { .. }));
+        assert!(matches!(
+            c.request_refresh(T0 + secs(10)),
+            RefreshDecision::LoggedOut { soft_logout: false }
+        ));
+        assert!(c.is_logged_out());
     }
 
     #[test]

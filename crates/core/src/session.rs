@@ -3,6 +3,7 @@
 //! These types are what stores persist (they are `Serialize`/`Deserialize`), and none of them prints a
 //! secret in `Debug`.
 
+use crate::oidc::IdTokenClaims;
 use crate::{DeviceId, Scope, Secret, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,6 +56,11 @@ pub struct TokenSet {
     /// The OpenID Connect ID token (compact JWS), if one was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<Secret>,
+    /// When the token request was sent: the time `expires_at` counts from, so that together they
+    /// give the access token's [lifetime](Self::lifetime). `None` for tokens obtained elsewhere (or
+    /// stored before this field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<Timestamp>,
 }
 
 impl TokenSet {
@@ -66,6 +72,7 @@ impl TokenSet {
             expires_at: None,
             scope: None,
             id_token: None,
+            issued_at: None,
         }
     }
 
@@ -91,6 +98,41 @@ impl TokenSet {
     pub fn with_id_token(mut self, id_token: Option<Secret>) -> Self {
         self.id_token = id_token;
         self
+    }
+
+    /// Sets when the token request was sent.
+    pub fn with_issued_at(mut self, issued_at: Option<Timestamp>) -> Self {
+        self.issued_at = issued_at;
+        self
+    }
+
+    /// The access token's lifetime as the server gave it (`expires_in`), when both its issue time
+    /// and its expiry are known.
+    pub fn lifetime(&self) -> Option<Duration> {
+        Some(self.expires_at?.duration_since(self.issued_at?))
+    }
+
+    /// How long before expiry a refresh is due, for a wanted `margin`: the margin, but at most half
+    /// the token's [lifetime](Self::lifetime). A token that lives shorter than the margin is so used
+    /// for half its life, instead of being refreshed again on every request.
+    ///
+    /// ```
+    /// use matrix_oidc_core::{Secret, Timestamp, TokenSet};
+    /// use std::time::Duration;
+    ///
+    /// let t0 = Timestamp::from_unix_seconds(1_000);
+    /// let short = TokenSet::new(Secret::new("at"))
+    ///     .with_issued_at(Some(t0))
+    ///     .with_expires_at(Some(t0 + Duration::from_secs(10)));
+    /// assert_eq!(short.refresh_margin(Duration::from_secs(30)), Duration::from_secs(5));
+    /// let unknown = TokenSet::new(Secret::new("at")).with_expires_at(Some(t0));
+    /// assert_eq!(unknown.refresh_margin(Duration::from_secs(30)), Duration::from_secs(30));
+    /// ```
+    pub fn refresh_margin(&self, margin: Duration) -> Duration {
+        match self.lifetime() {
+            Some(lifetime) => margin.min(lifetime / 2),
+            None => margin,
+        }
     }
 
     /// Whether the access token expires at or before `now + margin`. `false` when the expiry is unknown.
@@ -139,6 +181,11 @@ pub struct Session {
     pub user_id: Option<String>,
     /// The current tokens.
     pub tokens: TokenSet,
+    /// The claims of the session's ID token, once validated (OpenID Connect sessions only). Kept
+    /// so that the ID token of a refresh can be checked against them (OpenID Connect Core §12.2:
+    /// same `iss`, `sub`, `aud`) after a restart or in another process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_claims: Option<IdTokenClaims>,
 }
 
 impl Session {
@@ -151,6 +198,7 @@ impl Session {
             device_id: None,
             user_id: None,
             tokens,
+            id_token_claims: None,
         }
     }
 
@@ -172,6 +220,12 @@ impl Session {
         self
     }
 
+    /// Sets the validated ID-token claims.
+    pub fn with_id_token_claims(mut self, claims: Option<IdTokenClaims>) -> Self {
+        self.id_token_claims = claims;
+        self
+    }
+
     /// The session a finished authorization code flow yields: issuer, client id, homeserver and
     /// device id come from `pending`; the user id is learned afterwards from `whoami`.
     pub fn from_pending(pending: &PendingAuthorization, tokens: TokenSet) -> Self {
@@ -182,6 +236,7 @@ impl Session {
             device_id: pending.device_id.as_ref().map(|d| d.as_str().to_owned()),
             user_id: None,
             tokens,
+            id_token_claims: None,
         }
     }
 }
@@ -250,6 +305,35 @@ mod tests {
     }
 
     #[test]
+    fn lifetime_caps_the_refresh_margin_and_is_optional_in_storage() {
+        let t0 = Timestamp::from_unix_seconds(100);
+        let t = TokenSet::new(Secret::new("at"))
+            .with_issued_at(Some(t0))
+            .with_expires_at(Some(t0 + Duration::from_secs(5)));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            t.refresh_margin(Duration::from_secs(30)),
+            Duration::from_millis(2_500)
+        );
+        assert_eq!(
+            t.refresh_margin(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        let round_trip: TokenSet =
+            serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(round_trip, t);
+        // Sessions stored before `issued_at` existed read back without it, with the full margin.
+        let old: TokenSet =
+            serde_json::from_str(r#"{"access_token":"at","expires_at":105000}"#).unwrap();
+        assert_eq!(old.issued_at, None);
+        assert_eq!(old.lifetime(), None);
+        assert_eq!(
+            old.refresh_margin(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
     fn fingerprint_follows_the_refresh_token_and_hides_it() {
         let a = TokenSet::new(Secret::new("at1")).with_refresh_token(Some(Secret::new("rt1")));
         let b = TokenSet::new(Secret::new("at2")).with_refresh_token(Some(Secret::new("rt1")));
@@ -260,6 +344,40 @@ mod tests {
         assert_ne!(
             TokenSet::new(Secret::new("x")).fingerprint(),
             TokenSet::new(Secret::new("y")).fingerprint()
+        );
+    }
+
+    #[test]
+    fn claims_round_trip_and_older_documents_still_load() {
+        let claims: IdTokenClaims = serde_json::from_value(serde_json::json!({
+            "iss": "https://id.example", "sub": "248289761001", "aud": "client",
+            "exp": 1_700_000_600, "iat": 1_700_000_000, "nonce": "n-0S6"
+        }))
+        .unwrap();
+        let s = Session::new(
+            Url::parse("https://id.example/").unwrap(),
+            "client",
+            TokenSet::new(Secret::new("at")),
+        )
+        .with_id_token_claims(Some(claims.clone()));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Session = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.id_token_claims, Some(claims));
+        // A session stored before this field existed.
+        let old: Session = serde_json::from_str(
+            r#"{"issuer":"https://id.example/","client_id":"c","tokens":{"access_token":"at"}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.id_token_claims, None);
+        let plain = Session::new(
+            Url::parse("https://id.example/").unwrap(),
+            "client",
+            TokenSet::new(Secret::new("at")),
+        );
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("id_token_claims")
         );
     }
 

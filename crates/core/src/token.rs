@@ -38,14 +38,13 @@
 //! ```
 
 use crate::callback::AuthorizationCode;
-use crate::error::{BodyExcerpt, OAuthErrorBody, ResponseError};
-use crate::http::{BuildError, OutgoingRequest, check_envelope, check_json, error_from_response};
+use crate::error::{OAuthErrorBody, ResponseError};
+use crate::http::{BuildError, OutgoingRequest, SecretAnswer, SecretAnswerError};
 use crate::scope::Scope;
 use crate::secret::Secret;
 use crate::session::{PendingAuthorization, TokenSet};
 use crate::time::Timestamp;
 use crate::transport::TransportError;
-use std::time::Duration;
 use url::Url;
 
 /// Which grant a token request uses.
@@ -407,44 +406,19 @@ impl TokenRequest {
             field,
             reason: reason.to_owned(),
         };
-        let expect = &self.request.expect;
-        check_envelope(response, expect).map_err(fail)?;
-        let status = response.status();
-        if status != http::StatusCode::OK {
-            if status.is_success() {
-                // A success status this endpoint does not define may still carry tokens: no excerpt.
-                return Err(fail(ResponseError::UnexpectedStatus {
-                    status: status.as_u16(),
-                    body: BodyExcerpt::withheld(response.body().as_ref()),
-                }));
-            }
-            return Err(match error_from_response(response) {
-                ResponseError::OAuth { status, error } => TokenError::Rejected {
-                    grant,
-                    endpoint: endpoint(),
-                    status,
-                    error,
-                },
-                // The body of an error status is excerpted, unless it may carry credentials.
-                other => fail(other.withhold_tokens(response.body().as_ref())),
-            });
-        }
-        // Parse to a generic value first: serde's typed errors may quote values, and values here are
-        // tokens.
-        let value: serde_json::Value = check_json(response, expect, &[200], true).map_err(fail)?;
-        let serde_json::Value::Object(obj) = value else {
-            return Err(invalid("(body)", "the body is not a JSON object"));
+        // Parsed to a generic value, never quoted: the values here are tokens.
+        let answer_error = |e| match e {
+            SecretAnswerError::Rejected { status, error } => TokenError::Rejected {
+                grant,
+                endpoint: endpoint(),
+                status,
+                error,
+            },
+            SecretAnswerError::Response(source) => fail(source),
+            SecretAnswerError::Invalid { field, reason } => invalid(field, reason),
         };
-        let string = |field: &'static str| -> Result<Option<&str>, TokenError> {
-            match obj.get(field) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) if s.is_empty() => {
-                    Err(invalid(field, "is an empty string"))
-                }
-                Some(serde_json::Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(invalid(field, "is not a string")),
-            }
-        };
+        let answer = SecretAnswer::read(response, &self.request.expect).map_err(answer_error)?;
+        let string = |field| answer.string(field).map_err(answer_error);
 
         let Some(access_token) = string("access_token")? else {
             // Some servers answer 200 with an error body; report it as the error it is.
@@ -473,23 +447,7 @@ impl TokenRequest {
                 token_type: crate::error::truncate(token_type.to_owned(), 64),
             });
         }
-        let expires_in = match obj.get("expires_in") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Number(n)) => Some(
-                n.as_u64()
-                    .map(Duration::from_secs)
-                    .or_else(|| n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()))
-                    .ok_or_else(|| {
-                        invalid("expires_in", "is not a non-negative number of seconds")
-                    })?,
-            ),
-            Some(_) => {
-                return Err(invalid(
-                    "expires_in",
-                    "is not a non-negative number of seconds",
-                ));
-            }
-        };
+        let expires_in = answer.seconds("expires_in").map_err(answer_error)?;
         let refresh_token = string("refresh_token")?
             .map(Secret::from)
             .or_else(|| self.previous_refresh_token.clone());
@@ -509,6 +467,7 @@ impl TokenRequest {
         Ok(TokenSet::new(Secret::new(access_token))
             .with_refresh_token(refresh_token)
             .with_expires_at(expires_in.map(|d| sent_at + d))
+            .with_issued_at(Some(sent_at))
             .with_scope(scope)
             .with_id_token(id_token))
     }
@@ -553,6 +512,7 @@ mod tests {
     use super::*;
     use crate::session::ResponseMode;
     use crate::{DeviceId, Timestamp};
+    use std::time::Duration;
 
     const SCOPE: &str = "urn:matrix:client:api:* urn:matrix:client:device:AABBBCCCDDD";
 
@@ -682,6 +642,8 @@ mod tests {
             "tGz3JOkF0XG5Qx2TlKWIA"
         );
         assert_eq!(tokens.expires_at, Some(T0 + Duration::from_secs(299)));
+        assert_eq!(tokens.issued_at, Some(T0));
+        assert_eq!(tokens.lifetime(), Some(Duration::from_secs(299)));
         assert_eq!(tokens.scope.as_deref(), Some(SCOPE));
     }
 

@@ -19,8 +19,6 @@
 //!
 //! # Example
 //!
-//! (The same example is in the workspace README, under "Choosing a transport".)
-//!
 //! ```no_run
 //! use matrix_oidc_core::http::OutgoingRequest;
 //! use matrix_oidc_core::transport::HttpClient;
@@ -49,14 +47,13 @@
 //! # Why these dependencies
 //!
 //! `hyper` and `hyper-util` (client, HTTP/1, tokio) for the pooled client; `hyper-rustls` for TLS
-//! over it; `rustls` with `ring` for the crypto; `rustls-platform-verifier` for the platform's
-//! roots; `http-body-util` and `bytes` for the body types; `tokio` for the per-request deadline.
-
-mod errors;
-mod tls;
+//! over it; `http-body-util` and `bytes` for the body types; `matrix-oidc-transport-common` for
+//! what both matrix-oidc transports share: the rustls set-up (`ring` crypto, the platform's roots
+//! through `rustls-platform-verifier`), the error classification, the body bound and the deadline.
 
 pub use hyper_rustls;
 pub use hyper_util;
+pub use matrix_oidc_transport_common::{ConfigError, DEFAULT_USER_AGENT};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -67,49 +64,16 @@ use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use matrix_oidc_core::http::{Expectations, OutgoingRequest};
 use matrix_oidc_core::transport::{HttpClient, TransportError};
-use rustls::pki_types::CertificateDer;
-
-/// The `User-Agent` transports made by the builder send unless told otherwise.
-pub const DEFAULT_USER_AGENT: &str = concat!("matrix-oidc/", env!("CARGO_PKG_VERSION"));
+use matrix_oidc_transport_common::{
+    BoundedBody, TransportSettings, shown_url, tls_failure, user_agent_header, with_causes,
+    with_deadline,
+};
 
 /// The request body type the wrapped client takes.
 pub type RequestBody = Full<Bytes>;
 
 /// The connector the builder makes: HTTP or HTTPS (rustls) over hyper-util's TCP connector.
 pub type DefaultConnector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// Why a transport could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// PEM data could not be parsed.
-    #[error("the PEM data is malformed: {reason}")]
-    InvalidPem {
-        /// Why.
-        reason: String,
-    },
-    /// PEM data parsed but held no `CERTIFICATE` block.
-    #[error("the PEM data holds no CERTIFICATE block")]
-    NoCertificateInPem,
-    /// A root certificate is not a usable X.509 CA certificate.
-    #[error("a root certificate cannot be used: {reason}")]
-    InvalidCertificate {
-        /// Why.
-        reason: String,
-    },
-    /// Platform roots were turned off and no root was added: nothing could ever be trusted.
-    #[error("no root certificate to trust: add one or keep the platform's roots")]
-    NoRoots,
-    /// The TLS set-up failed (for example, the platform's root store could not be loaded).
-    #[error("cannot set up TLS: {reason}")]
-    Tls {
-        /// Why.
-        reason: String,
-    },
-    /// The `User-Agent` is not a valid header value.
-    #[error("the user agent is not a valid header value")]
-    InvalidUserAgent,
-}
 
 /// An [`HttpClient`] on a hyper-util `Client`. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -154,9 +118,7 @@ where
 
     /// Sends `user_agent` with every request that has no `User-Agent` of its own.
     pub fn with_user_agent(mut self, user_agent: &str) -> Result<Self, ConfigError> {
-        let value =
-            http::HeaderValue::from_str(user_agent).map_err(|_| ConfigError::InvalidUserAgent)?;
-        self.user_agent = Some(value);
+        self.user_agent = Some(user_agent_header(user_agent)?);
         Ok(self)
     }
 
@@ -188,33 +150,21 @@ where
             .client
             .request(request)
             .await
-            .map_err(|e| errors::classify_request(&e, url))?;
+            .map_err(|e| classify_request(&e, url))?;
         let (parts, mut incoming) = response.into_parts();
 
-        let limit = expect.max_body_bytes;
-        let too_large = || TransportError::BodyTooLarge {
-            url: url.to_owned(),
-            limit,
-        };
         // For a body framed by Content-Length the lower bound is that length.
         let declared = incoming.size_hint().lower();
-        if declared > limit as u64 {
-            return Err(too_large());
-        }
-        let capacity = usize::try_from(declared).unwrap_or(limit).min(limit);
-        let mut body = Vec::with_capacity(capacity);
+        let mut body = BoundedBody::new(Some(declared), expect.max_body_bytes, url)?;
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| errors::classify_body(&e, url))?;
+            let frame = frame.map_err(|e| classify_body(&e, url))?;
             // Trailers are not data; the core has no use for them.
             if let Ok(data) = frame.into_data() {
-                if data.len() > limit - body.len() {
-                    // Dropping `incoming` closes the connection: the rest is never read.
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&data);
+                // On an error, dropping `incoming` closes the connection: the rest is never read.
+                body.extend(&data)?;
             }
         }
-        Ok(http::Response::from_parts(parts, body))
+        Ok(http::Response::from_parts(parts, body.into_bytes()))
     }
 }
 
@@ -228,44 +178,50 @@ where
         request: OutgoingRequest,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let OutgoingRequest { request, expect } = request;
-        let url = errors::shown_url(request.uri());
-        match tokio::time::timeout(expect.timeout, self.exchange(request, &expect, &url)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(TransportError::Timeout {
-                url,
-                timeout_ms: errors::millis(expect.timeout),
-            }),
-        }
+        let url = shown_url(request.uri());
+        with_deadline(expect.timeout, &url, self.exchange(request, &expect, &url)).await
+    }
+}
+
+/// A failure of the request itself (connecting, sending, reading the head).
+fn classify_request(err: &hyper_util::client::legacy::Error, url: &str) -> TransportError {
+    let url = url.to_owned();
+    if let Some(reason) = tls_failure(err) {
+        return TransportError::Tls { url, reason };
+    }
+    let reason = with_causes(err);
+    if err.is_connect() {
+        TransportError::Connect { url, reason }
+    } else {
+        TransportError::Other { url, reason }
+    }
+}
+
+/// A failure while reading the body.
+fn classify_body(err: &hyper::Error, url: &str) -> TransportError {
+    let url = url.to_owned();
+    if let Some(reason) = tls_failure(err) {
+        return TransportError::Tls { url, reason };
+    }
+    TransportError::Other {
+        url,
+        reason: format!("while reading the body: {}", with_causes(err)),
     }
 }
 
 type Configure = Box<dyn FnOnce(&mut hyper_util::client::legacy::Builder) + Send>;
 
 /// Builds a [`HyperTransport`] with this crate's TLS set-up (rustls + ring).
+#[derive(Default)]
 pub struct HyperTransportBuilder {
-    roots: Vec<CertificateDer<'static>>,
-    platform_roots: bool,
-    user_agent: String,
+    settings: TransportSettings,
     configure: Option<Configure>,
-}
-
-impl Default for HyperTransportBuilder {
-    fn default() -> Self {
-        Self {
-            roots: Vec::new(),
-            platform_roots: true,
-            user_agent: DEFAULT_USER_AGENT.to_owned(),
-            configure: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for HyperTransportBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HyperTransportBuilder")
-            .field("added_roots", &self.roots.len())
-            .field("platform_roots", &self.platform_roots)
-            .field("user_agent", &self.user_agent)
+            .field("settings", &self.settings)
             .field("configure", &self.configure.is_some())
             .finish()
     }
@@ -283,26 +239,27 @@ impl HyperTransportBuilder {
     /// # Ok::<(), matrix_oidc_hyper::ConfigError>(())
     /// ```
     pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        self.roots.extend(tls::certificates_from_pem(pem.as_ref())?);
+        self.settings.add_root_certificates_pem(pem.as_ref())?;
         Ok(self)
     }
 
     /// Also trusts the DER-encoded certificate `der` as a root CA (checked by [`build`](Self::build)).
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.roots.push(CertificateDer::from(der.into()));
+        self.settings.add_root_certificate_der(der.into());
         self
     }
 
     /// Whether the platform's root CAs are trusted (default `true`). With `false`, only the added
     /// roots are.
     pub fn platform_roots(mut self, enabled: bool) -> Self {
-        self.platform_roots = enabled;
+        self.settings.set_platform_roots(enabled);
         self
     }
 
-    /// The `User-Agent` to send when a request has none (default [`DEFAULT_USER_AGENT`]).
+    /// The `User-Agent` to send when a request has none (default [`DEFAULT_USER_AGENT`]). Not a
+    /// valid header value: [`ConfigError::InvalidUserAgent`] from [`build`](Self::build).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.settings.set_user_agent(user_agent.into());
         self
     }
 
@@ -318,7 +275,7 @@ impl HyperTransportBuilder {
     /// The HTTP/HTTPS connector with this builder's roots, for building a client of your own
     /// (wrap it with [`HyperTransport::new`]).
     pub fn connector(&self) -> Result<DefaultConnector, ConfigError> {
-        let tls = tls::client_config(self.roots.clone(), self.platform_roots)?;
+        let tls = self.settings.rustls_config()?;
         let mut http = HttpConnector::new();
         // The HTTPS layer needs the TCP connector to accept https:// URIs.
         http.enforce_http(false);
@@ -338,28 +295,6 @@ impl HyperTransportBuilder {
         if let Some(configure) = self.configure {
             configure(&mut builder);
         }
-        HyperTransport::new(builder.build(connector)).with_user_agent(&self.user_agent)
-    }
-}
-
-#[cfg(test)]
-mod readme {
-    /// The crate example and the README's must not drift apart: the README's is not compiled.
-    #[test]
-    fn the_readme_shows_the_crate_example() {
-        let readme = include_str!("../../../README.md");
-        let example: Vec<&str> = include_str!("lib.rs")
-            .lines()
-            .skip_while(|line| *line != "//! ```no_run")
-            .skip(1)
-            .take_while(|line| *line != "//! ```")
-            .map(|line| {
-                line.strip_prefix("//! ")
-                    .unwrap_or(line.trim_start_matches("//!"))
-            })
-            .collect();
-        assert!(example.len() > 5, "{example:?}");
-        let example = format!("```rust\n{}\n```", example.join("\n"));
-        assert!(readme.contains(&example), "README.md lacks:\n{example}");
+        HyperTransport::new(builder.build(connector)).with_user_agent(self.settings.user_agent())
     }
 }

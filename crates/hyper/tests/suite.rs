@@ -129,30 +129,3 @@ fn builder_reports_bad_roots() {
         .unwrap_err();
     assert_eq!(err, ConfigError::InvalidUserAgent);
 }
-
-/// The transport fits where the async layers keep one: a shared `dyn HttpClient`.
-#[test]
-fn usable_as_a_shared_trait_object() {
-    run(async {
-        let server = TestServer::start().await;
-        let shared: std::sync::Arc<dyn HttpClient> =
-            std::sync::Arc::new(HyperTransport::try_default().unwrap());
-        let tasks: Vec<_> = (0..4)
-            .map(|_| {
-                let shared = shared.clone();
-                let url = server.url("/echo");
-                tokio::spawn(async move {
-                    let request = OutgoingRequest {
-                        request: http::Request::get(url).body(Vec::new()).unwrap(),
-                        expect: Expectations::json(),
-                    };
-                    shared.send(request).await.unwrap().status()
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), http::StatusCode::CREATED);
-        }
-        assert_eq!(server.requests().len(), 4);
-    });
-}

@@ -22,8 +22,6 @@
 //!
 //! # Example
 //!
-//! (The same example is in the workspace README, under "Choosing a transport".)
-//!
 //! ```no_run
 //! use matrix_oidc_core::http::OutgoingRequest;
 //! use matrix_oidc_core::transport::HttpClient;
@@ -55,57 +53,21 @@
 //! # Why these dependencies
 //!
 //! `reqwest` (default features off, `rustls-no-provider`) so that no aws-lc or OpenSSL is built;
-//! `rustls` with `ring` for the crypto; `rustls-platform-verifier` for the platform's roots (the
-//! same verifier reqwest's own rustls set-up uses); `tokio` for the per-request deadline.
+//! `matrix-oidc-transport-common` for what both matrix-oidc transports share: the rustls set-up
+//! (`ring` crypto, the platform's roots through `rustls-platform-verifier`, the same verifier
+//! reqwest's own rustls set-up uses), the error classification, the body bound and the deadline.
 
-mod errors;
-mod tls;
-
+pub use matrix_oidc_transport_common::{ConfigError, DEFAULT_USER_AGENT};
 pub use reqwest;
 
 use async_trait::async_trait;
 use matrix_oidc_core::http::{Expectations, OutgoingRequest};
 use matrix_oidc_core::transport::{HttpClient, TransportError};
-use rustls::pki_types::CertificateDer;
-
-/// The `User-Agent` clients made by the builder send unless told otherwise.
-pub const DEFAULT_USER_AGENT: &str = concat!("matrix-oidc/", env!("CARGO_PKG_VERSION"));
-
-/// Why a transport could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// PEM data could not be parsed.
-    #[error("the PEM data is malformed: {reason}")]
-    InvalidPem {
-        /// Why.
-        reason: String,
-    },
-    /// PEM data parsed but held no `CERTIFICATE` block.
-    #[error("the PEM data holds no CERTIFICATE block")]
-    NoCertificateInPem,
-    /// A root certificate is not a usable X.509 CA certificate.
-    #[error("a root certificate cannot be used: {reason}")]
-    InvalidCertificate {
-        /// Why.
-        reason: String,
-    },
-    /// Platform roots were turned off and no root was added: nothing could ever be trusted.
-    #[error("no root certificate to trust: add one or keep the platform's roots")]
-    NoRoots,
-    /// The TLS set-up failed (for example, the platform's root store could not be loaded).
-    #[error("cannot set up TLS: {reason}")]
-    Tls {
-        /// Why.
-        reason: String,
-    },
-    /// reqwest refused the client configuration.
-    #[error("cannot build the reqwest client: {reason}")]
-    Client {
-        /// Why.
-        reason: String,
-    },
-}
+use matrix_oidc_transport_common::{
+    BoundedBody, TransportSettings, causes, millis, shown_url, tls_failure, user_agent_header,
+    with_deadline,
+};
+use std::time::Duration;
 
 /// An [`HttpClient`] on a `reqwest::Client`. Cheap to clone (the client is reference-counted).
 #[derive(Clone)]
@@ -159,14 +121,14 @@ impl ReqwestTransport {
         let timeout = expect.timeout;
         let request = reqwest::Request::try_from(request).map_err(|e| TransportError::Other {
             url: url.to_owned(),
-            reason: format!("not a request reqwest can send: {}", errors::causes(&e)),
+            reason: format!("not a request reqwest can send: {}", causes(&e)),
         })?;
         let sent_to = request.url().clone();
         let mut response = self
             .client
             .execute(request)
             .await
-            .map_err(|e| errors::classify(&e, url, timeout))?;
+            .map_err(|e| classify(&e, url, timeout))?;
         if response.url() != &sent_to {
             // The response is from another URL: the client followed a redirect.
             return Err(TransportError::Refused {
@@ -176,29 +138,16 @@ impl ReqwestTransport {
                     .to_owned(),
             });
         }
-        let limit = expect.max_body_bytes;
-        let too_large = || TransportError::BodyTooLarge {
-            url: url.to_owned(),
-            limit,
-        };
-        let declared = response.content_length();
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(too_large());
-        }
-        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit).min(limit));
-        let mut body = Vec::with_capacity(capacity);
+        let mut body = BoundedBody::new(response.content_length(), expect.max_body_bytes, url)?;
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| errors::classify(&e, url, timeout))?
+            .map_err(|e| classify(&e, url, timeout))?
         {
-            if chunk.len() > limit - body.len() {
-                // Dropping `response` closes the connection: the rest is never read.
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
+            // On an error, dropping `response` closes the connection: the rest is never read.
+            body.extend(&chunk)?;
         }
-        let mut out = http::Response::new(body);
+        let mut out = http::Response::new(body.into_bytes());
         *out.status_mut() = response.status();
         *out.version_mut() = response.version();
         *out.headers_mut() = std::mem::take(response.headers_mut());
@@ -213,44 +162,45 @@ impl HttpClient for ReqwestTransport {
         request: OutgoingRequest,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let OutgoingRequest { request, expect } = request;
-        let url = errors::shown_url(request.uri());
-        match tokio::time::timeout(expect.timeout, self.exchange(request, &expect, &url)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(TransportError::Timeout {
-                url,
-                timeout_ms: errors::millis(expect.timeout),
-            }),
-        }
+        let url = shown_url(request.uri());
+        with_deadline(expect.timeout, &url, self.exchange(request, &expect, &url)).await
+    }
+}
+
+/// The error of a failed exchange, by its cause: TLS, timeout, connect or other.
+fn classify(err: &reqwest::Error, url: &str, timeout: Duration) -> TransportError {
+    let url = url.to_owned();
+    if let Some(reason) = tls_failure(err) {
+        return TransportError::Tls { url, reason };
+    }
+    // Only if the caller's own client carries a shorter timeout than the request's.
+    if err.is_timeout() {
+        return TransportError::Timeout {
+            url,
+            timeout_ms: millis(timeout),
+        };
+    }
+    let reason = causes(err);
+    if err.is_connect() {
+        TransportError::Connect { url, reason }
+    } else {
+        TransportError::Other { url, reason }
     }
 }
 
 type Configure = Box<dyn FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send>;
 
 /// Builds a [`ReqwestTransport`] with this crate's TLS set-up (rustls + ring) and redirects off.
+#[derive(Default)]
 pub struct ReqwestTransportBuilder {
-    roots: Vec<CertificateDer<'static>>,
-    platform_roots: bool,
-    user_agent: String,
+    settings: TransportSettings,
     configure: Option<Configure>,
-}
-
-impl Default for ReqwestTransportBuilder {
-    fn default() -> Self {
-        Self {
-            roots: Vec::new(),
-            platform_roots: true,
-            user_agent: DEFAULT_USER_AGENT.to_owned(),
-            configure: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for ReqwestTransportBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReqwestTransportBuilder")
-            .field("added_roots", &self.roots.len())
-            .field("platform_roots", &self.platform_roots)
-            .field("user_agent", &self.user_agent)
+            .field("settings", &self.settings)
             .field("configure", &self.configure.is_some())
             .finish()
     }
@@ -268,26 +218,27 @@ impl ReqwestTransportBuilder {
     /// # Ok::<(), matrix_oidc_reqwest::ConfigError>(())
     /// ```
     pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        self.roots.extend(tls::certificates_from_pem(pem.as_ref())?);
+        self.settings.add_root_certificates_pem(pem.as_ref())?;
         Ok(self)
     }
 
     /// Also trusts the DER-encoded certificate `der` as a root CA (checked by [`build`](Self::build)).
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.roots.push(CertificateDer::from(der.into()));
+        self.settings.add_root_certificate_der(der.into());
         self
     }
 
     /// Whether the platform's root CAs are trusted (default `true`). With `false`, only the added
     /// roots are.
     pub fn platform_roots(mut self, enabled: bool) -> Self {
-        self.platform_roots = enabled;
+        self.settings.set_platform_roots(enabled);
         self
     }
 
-    /// The `User-Agent` to send (default [`DEFAULT_USER_AGENT`]).
+    /// The `User-Agent` to send (default [`DEFAULT_USER_AGENT`]). Not a valid
+    /// header value: [`ConfigError::InvalidUserAgent`] from [`build`](Self::build).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.settings.set_user_agent(user_agent.into());
         self
     }
 
@@ -310,13 +261,14 @@ impl ReqwestTransportBuilder {
     /// your application enables one (reqwest's `rustls` feature, or installing a rustls
     /// `CryptoProvider` as the process default).
     pub fn client_builder(self) -> Result<reqwest::ClientBuilder, ConfigError> {
-        let tls = tls::client_config(self.roots, self.platform_roots)?;
+        let tls = self.settings.rustls_config()?;
+        let user_agent = user_agent_header(self.settings.user_agent())?;
         let mut builder = reqwest::Client::builder();
         if let Some(configure) = self.configure {
             builder = configure(builder);
         }
         Ok(builder
-            .user_agent(self.user_agent)
+            .user_agent(user_agent)
             .redirect(reqwest::redirect::Policy::none())
             .tls_backend_preconfigured(tls))
     }
@@ -326,31 +278,7 @@ impl ReqwestTransportBuilder {
         let client = self
             .client_builder()?
             .build()
-            .map_err(|e| ConfigError::Client {
-                reason: errors::causes(&e),
-            })?;
+            .map_err(|e| ConfigError::Client { reason: causes(&e) })?;
         Ok(ReqwestTransport::new(client))
-    }
-}
-
-#[cfg(test)]
-mod readme {
-    /// The crate example and the README's must not drift apart: the README's is not compiled.
-    #[test]
-    fn the_readme_shows_the_crate_example() {
-        let readme = include_str!("../../../README.md");
-        let example: Vec<&str> = include_str!("lib.rs")
-            .lines()
-            .skip_while(|line| *line != "//! ```no_run")
-            .skip(1)
-            .take_while(|line| *line != "//! ```")
-            .map(|line| {
-                line.strip_prefix("//! ")
-                    .unwrap_or(line.trim_start_matches("//!"))
-            })
-            .collect();
-        assert!(example.len() > 5, "{example:?}");
-        let example = format!("```rust\n{}\n```", example.join("\n"));
-        assert!(readme.contains(&example), "README.md lacks:\n{example}");
     }
 }

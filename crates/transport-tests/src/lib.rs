@@ -81,10 +81,12 @@ macro_rules! transport_suite {
             redirect_is_returned_not_followed,
             tls_with_trusted_test_ca,
             tls_with_only_the_test_ca,
+            a_pem_bundle_adds_every_certificate,
             tls_untrusted_is_a_tls_error,
             connection_refused_is_a_connect_error,
             malformed_response_is_an_other_error,
             errors_never_print_header_values_or_bodies,
+            usable_as_a_shared_trait_object,
         );
     };
     (@each $adapter:ty; $($name:ident),* $(,)?) => {

@@ -299,6 +299,32 @@ pub async fn tls_with_only_the_test_ca<A: Adapter>() {
     assert_eq!(response.body(), b"aaaaa");
 }
 
+/// A PEM bundle with a key and two certificates adds both certificates: each CA's server is
+/// trusted.
+pub async fn a_pem_bundle_adds_every_certificate<A: Adapter>() {
+    let a = TestPki::generate("a");
+    let b = TestPki::generate("b");
+    let bundle = format!(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{}{}",
+        a.ca_pem(),
+        b.ca_pem()
+    );
+    let transport = A::trusting_only(&bundle);
+    for pki in [&a, &b] {
+        let server = TestServer::start_tls(pki).await;
+        let response = transport
+            .send(request(
+                "GET",
+                &server.url("/echo"),
+                b"",
+                Expectations::json(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::CREATED);
+    }
+}
+
 /// A certificate from a CA the transport does not trust is a [`TransportError::Tls`] naming the URL,
 /// with the platform's roots and with another private CA, and no request reaches the server.
 pub async fn tls_untrusted_is_a_tls_error<A: Adapter>() {
@@ -399,6 +425,27 @@ pub async fn errors_never_print_header_values_or_bodies<A: Adapter>() {
 }
 
 /// A URL on 127.0.0.1 where nothing listens (a port just released).
+/// The transport fits where the async layers keep one: a shared `dyn HttpClient`, used from
+/// several tasks at once.
+pub async fn usable_as_a_shared_trait_object<A: Adapter>() {
+    let server = TestServer::start().await;
+    let shared: std::sync::Arc<dyn HttpClient> = std::sync::Arc::new(A::default_transport());
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let shared = shared.clone();
+            let url = server.url("/echo");
+            tokio::spawn(async move {
+                let request = request("GET", &url, b"", Expectations::json());
+                shared.send(request).await.unwrap().status()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), http::StatusCode::CREATED);
+    }
+    assert_eq!(server.requests().len(), 4);
+}
+
 async fn refused_url() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -416,6 +416,11 @@ provider.use(async (ctx, next) => {
     switches = { ...DEFAULT_SWITCHES };
     console.log('switches reset');
     ctx.body = switches;
+  } else if (ctx.path === '/__harness/token_requests' && ctx.method === 'GET') {
+    const clientId = ctx.query.client_id;
+    ctx.body = clientId === undefined
+      ? Object.fromEntries(tokenRequests)
+      : tokenRequests.get(clientId) ?? {};
   } else if (ctx.path === '/__harness/health') {
     ctx.body = { ok: true };
   } else {
@@ -440,6 +445,21 @@ provider.use(async (ctx, next) => {
     for (const s of String(scope ?? '').split(' ')) {
       if (DEVICE_SCOPE.test(s)) staticScopes.add(s);
     }
+  }
+  return next();
+});
+
+// Token endpoint requests per client and grant type (`GET /__harness/token_requests?client_id=`), so
+// that a test can tell how many refreshes a client made. Public clients name themselves in the form.
+const tokenRequests = new Map();
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && ctx.path === '/token') {
+    const form = new URLSearchParams(typeof ctx.req.body === 'string' ? ctx.req.body : '');
+    const clientId = form.get('client_id') ?? '(authenticated)';
+    const grantType = form.get('grant_type') ?? '(none)';
+    const counts = tokenRequests.get(clientId) ?? {};
+    counts[grantType] = (counts[grantType] ?? 0) + 1;
+    tokenRequests.set(clientId, counts);
   }
   return next();
 });

@@ -6,6 +6,8 @@
 //! POST <issuer>/__harness/config   <- JSON object of switches to change -> the new switches
 //!                                     (400 {"error": ...} for an unknown switch or a bad value)
 //! POST <issuer>/__harness/reset    -> every switch back to normal
+//! GET  <issuer>/__harness/token_requests?client_id=<id>
+//!                                  -> {"<grant_type>": <count>, ...}: the token requests of a client
 //! ```
 //!
 //! Switches only change what clients see: Synapse keeps the metadata it loaded at start-up and its
@@ -119,6 +121,21 @@ impl OpControl {
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
         json_of(res, &url).await
+    }
+
+    /// How many token endpoint requests with `grant_type` the client `client_id` has made.
+    pub(crate) async fn token_requests(&self, client_id: &str, grant_type: &str) -> Result<u64> {
+        let mut url = url::Url::parse(&format!("{}/token_requests", self.base))
+            .map_err(|e| format!("{}: {e}", self.base))?;
+        url.query_pairs_mut().append_pair("client_id", client_id);
+        let res = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let counts = json_of(res, url.as_str()).await?;
+        Ok(counts.get(grant_type).and_then(Value::as_u64).unwrap_or(0))
     }
 
     async fn post(&self, path: &str, body: Option<Value>) -> Result<Value> {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod keys;
 pub mod server;
 
 use matrix_oidc::core::{SeededRandom, Timestamp};

@@ -10,6 +10,13 @@
 //!
 //! Every request is counted per endpoint, and the token endpoint can be held open
 //! ([`FakeServer::pause_token_endpoint`]) to cancel a client in the middle of a refresh.
+//!
+//! With [`FakeServer::enable_oidc`] it is also an OpenID Provider: it publishes a key set
+//! (`/oauth2/keys`), signs ID tokens for logins that asked for `openid` (with the request's
+//! `nonce`, `at_hash`, the provider's clock), answers userinfo, advertises an end-session endpoint
+//! and serves its metadata at `/.well-known/openid-configuration` for issuer discovery. Keys can
+//! be rotated, and refresh responses can carry ID tokens that keep or break OpenID Connect's rules
+//! ([`RefreshIdToken`]).
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
@@ -29,6 +36,49 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use url::Url;
+
+use super::keys::TestKey;
+use matrix_oidc::Clock as _;
+use matrix_oidc::ManualClock;
+
+/// What the provider puts in the token response of a refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshIdToken {
+    /// No ID token (the most common provider behaviour).
+    Omit,
+    /// A new ID token for the same subject, without a nonce.
+    Issue,
+    /// A new ID token carrying the login's nonce (allowed by §12.2).
+    WithOriginalNonce,
+    /// A new ID token with another nonce (refused by §12.2).
+    WithNonce(String),
+    /// A new ID token for another subject (refused by §12.2).
+    OtherSubject(String),
+}
+
+/// The OpenID Provider side of the server.
+pub struct Provider {
+    /// The keys published in the key set, in order.
+    pub published: Vec<TestKey>,
+    /// The key that signs ID tokens (normally one of `published`).
+    pub signer: TestKey,
+    /// The provider's clock for `iat`, `exp` and `auth_time`.
+    pub clock: ManualClock,
+    /// Lifetime of issued ID tokens, in seconds.
+    pub id_token_lifetime: u64,
+    /// The subject of new logins.
+    pub sub: String,
+    /// What refresh responses carry.
+    pub on_refresh: RefreshIdToken,
+    /// The `sub` the userinfo endpoint answers with (`None`: the session's).
+    pub userinfo_sub: Option<String>,
+    /// The `Cache-Control` of the key set.
+    pub jwks_cache_control: Option<String>,
+    /// Advertise `end_session_endpoint`.
+    pub end_session: bool,
+    /// Leave the ID token out of code-exchange responses (a broken provider).
+    pub omit_login_id_token: bool,
+}
 
 /// What the server does; change it with [`FakeServer::configure`].
 #[derive(Debug, Clone)]
@@ -90,14 +140,19 @@ struct CodeGrant {
     redirect_uri: String,
     challenge: String,
     scope: String,
+    nonce: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct SessionInfo {
     client_id: String,
     scope: String,
     device_id: Option<String>,
     revoked: bool,
+    nonce: Option<String>,
+    sub: String,
+    /// When the user authenticated (the login's time; refreshes keep it).
+    auth_time: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +226,7 @@ impl State {
                 client_id: client_id.to_owned(),
                 scope: scope.to_owned(),
                 device_id,
-                revoked: false,
+                ..SessionInfo::default()
             },
         );
         id
@@ -196,6 +251,7 @@ pub struct FakeServer {
     counters: Arc<Mutex<HashMap<String, usize>>>,
     gate: Arc<Gate>,
     stop: Arc<Notify>,
+    provider: Arc<Mutex<Option<Provider>>>,
 }
 
 impl Drop for FakeServer {
@@ -210,6 +266,7 @@ struct Shared {
     config: Arc<Mutex<Config>>,
     counters: Arc<Mutex<HashMap<String, usize>>>,
     gate: Arc<Gate>,
+    provider: Arc<Mutex<Option<Provider>>>,
 }
 
 impl FakeServer {
@@ -235,6 +292,7 @@ impl FakeServer {
                 arrived,
             }),
             stop: Arc::new(Notify::new()),
+            provider: Arc::default(),
         };
         let shared = Arc::new(Shared {
             base,
@@ -242,6 +300,7 @@ impl FakeServer {
             config: server.config.clone(),
             counters: server.counters.clone(),
             gate: server.gate.clone(),
+            provider: server.provider.clone(),
         });
         let stop = server.stop.clone();
         tokio::spawn(async move {
@@ -334,7 +393,15 @@ impl FakeServer {
             .any(|u| without_port(u) == without_port(&redirect_uri));
         assert!(registered, "{redirect_uri} not registered");
         let scope = get("scope");
-        assert!(scope.contains("urn:matrix:client:api:*"), "{scope}");
+        // Matrix logins always ask for the API; only an OpenID Connect login at the issuer may not.
+        assert!(
+            scope.contains("urn:matrix:client:api:*") || scope.split(' ').any(|t| t == "openid"),
+            "{scope}"
+        );
+        let nonce = q.get("nonce").cloned();
+        if let Some(n) = &nonce {
+            state.secrets.push(n.clone());
+        }
         let mode = q.get("response_mode").map_or("query", String::as_str);
         let mut params = form_urlencoded::Serializer::new(String::new());
         params.append_pair("state", &get("state"));
@@ -348,6 +415,7 @@ impl FakeServer {
                     redirect_uri: redirect_uri.clone(),
                     challenge: get("code_challenge"),
                     scope,
+                    nonce,
                 },
             );
             params.append_pair("code", &code);
@@ -428,6 +496,40 @@ impl FakeServer {
     /// How many distinct clients registered.
     pub fn registered_clients(&self) -> usize {
         self.state.lock().unwrap().clients.len()
+    }
+
+    /// Makes the server an OpenID Provider that signs with `key` (published), on `clock`.
+    pub fn enable_oidc(&self, clock: &ManualClock, key: TestKey) {
+        *self.provider.lock().unwrap() = Some(Provider {
+            published: vec![key.clone()],
+            signer: key,
+            clock: clock.clone(),
+            id_token_lifetime: 3600,
+            sub: "248289761001".to_owned(),
+            on_refresh: RefreshIdToken::Issue,
+            userinfo_sub: None,
+            jwks_cache_control: Some("public, max-age=86400".to_owned()),
+            end_session: true,
+            omit_login_id_token: false,
+        });
+    }
+
+    /// Changes the provider.
+    pub fn provider(&self, f: impl FnOnce(&mut Provider)) {
+        f(self
+            .provider
+            .lock()
+            .unwrap()
+            .as_mut()
+            .expect("enable_oidc first"));
+    }
+
+    /// Key rotation: publishes `key` next to the current keys and signs with it from now on.
+    pub fn rotate_key(&self, key: TestKey) {
+        self.provider(|p| {
+            p.published.push(key.clone());
+            p.signer = key;
+        });
     }
 
     /// Holds every token request after processing it (tokens rotate) and before answering.
@@ -521,6 +623,26 @@ impl Shared {
                 self.count("auth_metadata");
                 self.metadata()
             }
+            ("GET", "/.well-known/openid-configuration") => {
+                self.count("openid_configuration");
+                if self.provider.lock().unwrap().is_some() {
+                    self.metadata()
+                } else {
+                    json_response(404, &json!({"error": "not_found"}))
+                }
+            }
+            ("GET", "/.well-known/oauth-authorization-server") => {
+                self.count("oauth_authorization_server");
+                json_response(404, &json!({"error": "not_found"}))
+            }
+            ("GET", "/oauth2/keys") => {
+                self.count("jwks");
+                self.jwks()
+            }
+            ("GET", "/oauth2/userinfo") => {
+                self.count("userinfo");
+                self.userinfo(bearer.as_deref())
+            }
             ("GET", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata") => {
                 self.count("unstable_auth_metadata");
                 unrecognized()
@@ -602,6 +724,16 @@ impl Shared {
             doc["device_authorization_endpoint"] = json!(self.url("oauth2/device"));
         }
         doc["grant_types_supported"] = json!(grants);
+        if let Some(p) = &*self.provider.lock().unwrap() {
+            doc["jwks_uri"] = json!(self.url("oauth2/keys"));
+            doc["userinfo_endpoint"] = json!(self.url("oauth2/userinfo"));
+            doc["id_token_signing_alg_values_supported"] = json!(["RS256", "ES256"]);
+            doc["subject_types_supported"] = json!(["public"]);
+            doc["scopes_supported"] = json!(["openid", "profile", "email"]);
+            if p.end_session {
+                doc["end_session_endpoint"] = json!(self.url("oauth2/logout"));
+            }
+        }
         let mut response = json_response(200, &doc);
         if let Some(cc) = config.metadata_cache_control {
             response
@@ -681,7 +813,11 @@ impl Shared {
                     return oauth_error(400, "invalid_grant", "PKCE verification failed");
                 }
                 let session = state.new_session(client_id, &code.scope);
-                json_response(200, &state.issue(session, &config))
+                let mut body = state.issue(session, &config);
+                if code.scope.split(' ').any(|t| t == "openid") {
+                    self.add_login_id_token(&mut state, session, code.nonce, &mut body);
+                }
+                json_response(200, &body)
             }
             "refresh_token" => {
                 let rt = f.get("refresh_token").cloned().unwrap_or_default();
@@ -699,7 +835,11 @@ impl Shared {
                 }
                 state.refresh.insert(rt, (session, true));
                 state.access.retain(|_, s| *s != session);
-                json_response(200, &state.issue(session, &config))
+                let mut body = state.issue(session, &config);
+                if info.scope.split(' ').any(|t| t == "openid") {
+                    self.add_refresh_id_token(&mut state, &info, &mut body);
+                }
+                json_response(200, &body)
             }
             "urn:ietf:params:oauth:grant-type:device_code" => {
                 let status = config.device_error_status;
@@ -804,6 +944,138 @@ impl Shared {
                 "interval": interval,
             }),
         )
+    }
+
+    /// Signs an ID token for `session` with the provider's current signer.
+    fn id_token(
+        &self,
+        p: &Provider,
+        client_id: &str,
+        sub: &str,
+        nonce: Option<&str>,
+        auth_time: u64,
+        access_token: &str,
+    ) -> String {
+        let now = p.clock.now().as_unix_seconds();
+        let mut claims = json!({
+            "iss": self.base.as_str(),
+            "sub": sub,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + p.id_token_lifetime,
+            "auth_time": auth_time,
+            "at_hash": matrix_oidc::core::oidc::token_hash(
+                matrix_oidc::core::oidc::HashAlgorithm::Sha256,
+                access_token,
+            ),
+            "name": "Alice Liddell",
+        });
+        if let Some(n) = nonce {
+            claims["nonce"] = json!(n);
+        }
+        p.signer.sign(&claims)
+    }
+
+    fn add_login_id_token(
+        &self,
+        state: &mut State,
+        session: u64,
+        nonce: Option<String>,
+        body: &mut Value,
+    ) {
+        let provider = self.provider.lock().unwrap();
+        let Some(p) = &*provider else { return };
+        let Some(info) = state.sessions.get_mut(&session) else {
+            return;
+        };
+        if p.omit_login_id_token {
+            return;
+        }
+        info.sub = p.sub.clone();
+        info.nonce = nonce;
+        info.auth_time = p.clock.now().as_unix_seconds();
+        let at = body["access_token"].as_str().unwrap_or_default().to_owned();
+        let token = self.id_token(
+            p,
+            &info.client_id,
+            &p.sub,
+            info.nonce.as_deref(),
+            info.auth_time,
+            &at,
+        );
+        state.secrets.push(token.clone());
+        body["id_token"] = json!(token);
+    }
+
+    fn add_refresh_id_token(&self, state: &mut State, info: &SessionInfo, body: &mut Value) {
+        let provider = self.provider.lock().unwrap();
+        let Some(p) = &*provider else { return };
+        let at = body["access_token"].as_str().unwrap_or_default().to_owned();
+        let (sub, nonce) = match &p.on_refresh {
+            RefreshIdToken::Omit => return,
+            RefreshIdToken::Issue => (info.sub.clone(), None),
+            RefreshIdToken::WithOriginalNonce => (info.sub.clone(), info.nonce.clone()),
+            RefreshIdToken::WithNonce(n) => (info.sub.clone(), Some(n.clone())),
+            RefreshIdToken::OtherSubject(s) => (s.clone(), None),
+        };
+        let token = self.id_token(
+            p,
+            &info.client_id,
+            &sub,
+            nonce.as_deref(),
+            info.auth_time,
+            &at,
+        );
+        state.secrets.push(token.clone());
+        body["id_token"] = json!(token);
+    }
+
+    fn jwks(&self) -> Response<Full<Bytes>> {
+        let provider = self.provider.lock().unwrap();
+        let Some(p) = &*provider else {
+            return json_response(404, &json!({"error": "not_found"}));
+        };
+        let keys: Vec<Value> = p.published.iter().map(TestKey::jwk).collect();
+        let mut response = json_response(200, &json!({ "keys": keys }));
+        if let Some(cc) = &p.jwks_cache_control {
+            response
+                .headers_mut()
+                .insert("cache-control", cc.parse().unwrap());
+        }
+        response
+    }
+
+    fn userinfo(&self, bearer: Option<&str>) -> Response<Full<Bytes>> {
+        let override_sub = self
+            .provider
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|p| p.userinfo_sub.clone());
+        let state = self.state.lock().unwrap();
+        let session = bearer
+            .and_then(|t| state.access.get(t))
+            .and_then(|s| state.sessions.get(s))
+            .filter(|s| !s.revoked && s.scope.split(' ').any(|t| t == "openid"));
+        match session {
+            Some(s) => json_response(
+                200,
+                &json!({
+                    "sub": override_sub.unwrap_or_else(|| s.sub.clone()),
+                    "name": "Alice Liddell",
+                    "email": "alice@example.org",
+                    "email_verified": true,
+                }),
+            ),
+            None => Response::builder()
+                .status(401)
+                .header(
+                    "www-authenticate",
+                    r#"Bearer error="invalid_token", error_description="unknown token""#,
+                )
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        }
     }
 
     fn whoami(&self, bearer: Option<&str>) -> Response<Full<Bytes>> {

@@ -2,8 +2,7 @@
 
 use super::DeviceGrantError;
 use super::poller::DevicePoller;
-use crate::error::{BodyExcerpt, ResponseError};
-use crate::http::{OutgoingRequest, check_envelope, check_json, error_from_response};
+use crate::http::{OutgoingRequest, SecretAnswer, SecretAnswerError};
 use crate::metadata::AuthorizationServerMetadata;
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -93,53 +92,19 @@ impl DeviceAuthorizationRequest {
             field,
             reason: reason.to_owned(),
         };
-        check_envelope(response, &self.request.expect).map_err(fail)?;
-        let status = response.status();
-        if status != http::StatusCode::OK {
-            if status.is_success() {
-                return Err(fail(ResponseError::UnexpectedStatus {
-                    status: status.as_u16(),
-                    body: BodyExcerpt::withheld(response.body().as_ref()),
-                }));
-            }
-            return Err(match error_from_response(response) {
-                ResponseError::OAuth { status, error } => DeviceGrantError::Rejected {
-                    endpoint: endpoint(),
-                    status,
-                    error,
-                },
-                // The body of an error status is excerpted, unless it may carry credentials.
-                other => fail(other.withhold_tokens(response.body().as_ref())),
-            });
-        }
-        // The body holds the device code, a secret: no excerpts, and no typed serde errors.
-        let value: serde_json::Value =
-            check_json(response, &self.request.expect, &[200], true).map_err(fail)?;
-        let serde_json::Value::Object(obj) = value else {
-            return Err(invalid("(body)", "the body is not a JSON object"));
+        // The body holds the device code, a secret.
+        let answer_error = |e| match e {
+            SecretAnswerError::Rejected { status, error } => DeviceGrantError::Rejected {
+                endpoint: endpoint(),
+                status,
+                error,
+            },
+            SecretAnswerError::Response(source) => fail(source),
+            SecretAnswerError::Invalid { field, reason } => invalid(field, reason),
         };
-        let string = |field: &'static str| -> Result<Option<&str>, DeviceGrantError> {
-            match obj.get(field) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) if s.is_empty() => {
-                    Err(invalid(field, "is an empty string"))
-                }
-                Some(serde_json::Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(invalid(field, "is not a string")),
-            }
-        };
-        let seconds = |field: &'static str| -> Result<Option<Duration>, DeviceGrantError> {
-            match obj.get(field) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::Number(n)) => n
-                    .as_u64()
-                    .map(Duration::from_secs)
-                    .or_else(|| n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()))
-                    .map(Some)
-                    .ok_or_else(|| invalid(field, "is not a non-negative number of seconds")),
-                Some(_) => Err(invalid(field, "is not a non-negative number of seconds")),
-            }
-        };
+        let answer = SecretAnswer::read(response, &self.request.expect).map_err(answer_error)?;
+        let string = |field| answer.string(field).map_err(answer_error);
+        let seconds = |field| answer.seconds(field).map_err(answer_error);
         let web_url = |field: &'static str, value: &str| -> Result<Url, DeviceGrantError> {
             let url =
                 Url::parse(value).map_err(|e| invalid(field, &format!("is not a URL ({e})")))?;

@@ -25,8 +25,6 @@
 //! Only one request is outstanding at a time, and a machine never reads a clock or draws randomness,
 //! so a recorded exchange replays identically.
 //!
-//! (The same example is in the workspace README, under "Driving discovery by hand".)
-//!
 //! ```
 //! use matrix_oidc_core::discovery::{DiscoveryOptions, DiscoverySource, MatrixDiscovery, Step};
 //! use matrix_oidc_core::{OutgoingRequest, Timestamp};
@@ -403,26 +401,4 @@ pub(crate) fn check_issuer(
 /// `GET url` expecting JSON, with the caller's expectations.
 pub(crate) fn get(url: &Url, expect: &Expectations) -> Result<OutgoingRequest, DiscoveryError> {
     Ok(OutgoingRequest::get_json(url)?.with_expectations(expect.clone()))
-}
-
-#[cfg(test)]
-mod readme {
-    /// The README's example is not compiled there; it must stay the one compiled above.
-    #[test]
-    fn the_readme_shows_the_module_example() {
-        let readme = include_str!("../../../../README.md");
-        let example: Vec<&str> = include_str!("mod.rs")
-            .lines()
-            .skip_while(|line| *line != "//! ```")
-            .skip(1)
-            .take_while(|line| *line != "//! ```")
-            .map(|line| {
-                line.strip_prefix("//! ")
-                    .unwrap_or(line.trim_start_matches("//!"))
-            })
-            .collect();
-        assert!(example.len() > 20, "{example:?}");
-        let example = format!("```rust\n{}\n```", example.join("\n"));
-        assert!(readme.contains(&example), "README.md lacks:\n{example}");
-    }
 }

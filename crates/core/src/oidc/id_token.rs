@@ -366,6 +366,12 @@ pub enum IdTokenError {
     /// The provider's key set could not be fetched or read.
     #[error("the provider's key set is unavailable: {0}")]
     KeySet(#[from] super::jwks_cache::JwksError),
+    /// The token response has no `id_token`, although the `openid` scope was requested.
+    #[error("the token response has no `id_token`, although `openid` was requested")]
+    Missing,
+    /// No acceptable signature algorithm (see [`id_token_algorithms`]).
+    #[error(transparent)]
+    AlgorithmPolicy(#[from] AlgorithmPolicyError),
 }
 
 impl IdTokenError {

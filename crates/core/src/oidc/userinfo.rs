@@ -83,10 +83,16 @@ impl SignedUserinfoExpectations {
     }
 }
 
-/// Why a userinfo response was refused.
+/// Why a userinfo call failed, or its response was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserinfoError {
+    /// The server metadata has no `userinfo_endpoint`.
+    #[error("the server has no userinfo endpoint")]
+    NotSupported,
+    /// The request could not be built (the access token cannot go in a header, …).
+    #[error(transparent)]
+    Request(#[from] BuildError),
     /// The access token was refused (`401` with a `WWW-Authenticate: Bearer` challenge).
     #[error("the userinfo endpoint refused the access token (HTTP {status}): {}",
         error.as_ref().map_or("no error code".to_owned(), ToString::to_string))]

@@ -1,13 +1,12 @@
-//! Turning hyper's errors into [`TransportError`]s that name the URL and the cause, and nothing
-//! else: the reasons come from the error chain (hyper-util, hyper, io, rustls), none of which quotes
-//! a header value or a body.
+//! The pieces of a [`TransportError`](matrix_oidc_core::transport::TransportError) the adapters
+//! take from their library's errors: the URL and the cause, and nothing else. The reasons come from
+//! the error chain (the HTTP library, io, rustls), none of which quotes a header value or a body.
 
-use matrix_oidc_core::transport::TransportError;
 use std::error::Error as StdError;
 use std::time::Duration;
 
 /// The URL as shown in errors: the request's, less any `user:password@`.
-pub(crate) fn shown_url(uri: &http::Uri) -> String {
+pub fn shown_url(uri: &http::Uri) -> String {
     match uri.authority() {
         Some(authority) if authority.as_str().contains('@') => {
             let host = authority
@@ -22,42 +21,14 @@ pub(crate) fn shown_url(uri: &http::Uri) -> String {
     }
 }
 
-pub(crate) fn millis(timeout: Duration) -> u64 {
+/// `timeout` in whole milliseconds, saturating.
+pub fn millis(timeout: Duration) -> u64 {
     u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A failure of the request itself (connecting, sending, reading the head).
-pub(crate) fn classify_request(
-    err: &hyper_util::client::legacy::Error,
-    url: &str,
-) -> TransportError {
-    let url = url.to_owned();
-    if let Some(reason) = tls_failure(err) {
-        return TransportError::Tls { url, reason };
-    }
-    let reason = with_causes(err);
-    if err.is_connect() {
-        TransportError::Connect { url, reason }
-    } else {
-        TransportError::Other { url, reason }
-    }
-}
-
-/// A failure while reading the body.
-pub(crate) fn classify_body(err: &hyper::Error, url: &str) -> TransportError {
-    let url = url.to_owned();
-    if let Some(reason) = tls_failure(err) {
-        return TransportError::Tls { url, reason };
-    }
-    TransportError::Other {
-        url,
-        reason: format!("while reading the body: {}", with_causes(err)),
-    }
 }
 
 /// The message of the first rustls error in the chain, if any. rustls errors travel inside
 /// `io::Error`s, whose `source()` skips the wrapped error, so those are opened by hand.
-pub(crate) fn tls_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+pub fn tls_failure(err: &(dyn StdError + 'static)) -> Option<String> {
     let mut next = Some(err);
     while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
@@ -77,7 +48,7 @@ pub(crate) fn tls_failure(err: &(dyn StdError + 'static)) -> Option<String> {
 }
 
 /// The error and its causes, joined with `: `, repeats dropped.
-pub(crate) fn with_causes(err: &(dyn StdError + 'static)) -> String {
+pub fn with_causes(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
@@ -88,6 +59,15 @@ pub(crate) fn with_causes(err: &(dyn StdError + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// The causes below the top-level error, for libraries whose top level only restates the URL (as
+/// reqwest's does); the top level itself when it has no cause.
+pub fn causes(err: &(dyn StdError + 'static)) -> String {
+    match err.source() {
+        Some(source) => with_causes(source),
+        None => err.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -112,5 +92,40 @@ mod tests {
         assert!(tls_failure(&outer).is_some_and(|r| r.contains("UnknownIssuer")));
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(tls_failure(&plain), None);
+    }
+
+    /// An error with a fixed message and an optional cause.
+    #[derive(Debug)]
+    struct Link(&'static str, Option<Box<Link>>);
+
+    impl std::fmt::Display for Link {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Link {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn chains_are_joined_without_repeats() {
+        let chain = Link(
+            "client error",
+            Some(Box::new(Link(
+                "connect",
+                Some(Box::new(Link(
+                    "connect",
+                    Some(Box::new(Link("refused", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(with_causes(&chain), "client error: connect: refused");
+        assert_eq!(causes(&chain), "connect: refused");
+        let alone = Link("builder error", None);
+        assert_eq!(with_causes(&alone), "builder error");
+        assert_eq!(causes(&alone), "builder error");
     }
 }

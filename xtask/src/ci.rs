@@ -101,9 +101,9 @@ pub(crate) fn run(args: &[String]) -> Result {
     });
     println!("\n==> timings");
     for (gate, took) in &times {
-        println!("{gate:>8}  {}", human(*took));
+        println!("{gate:>11}  {}", human(*took));
     }
-    println!("{:>8}  {}", "total", human(total));
+    println!("{:>11}  {}", "total", human(total));
     result?;
     println!("\nall gates passed: {}", gates.join(", "));
     Ok(())

@@ -177,6 +177,16 @@ impl Context {
     }
 }
 
+/// What `login`, `whoami` and `refresh` print about the session they end with.
+fn session_report(headline: &'static str, session: &AuthSession) -> SessionReport {
+    SessionReport {
+        headline,
+        key: session.key().as_str().to_owned(),
+        session: session.session(),
+        now: now(),
+    }
+}
+
 fn server_of(session: &AuthSession) -> String {
     let s = session.session();
     s.homeserver.unwrap_or(s.issuer).to_string()
@@ -221,12 +231,8 @@ async fn login(ctx: &Context, args: &LoginArgs) -> Result<(), CliError> {
     } else {
         login_in_browser(ctx, &client, args, device_id).await?
     };
-    ctx.printer.result(&SessionReport {
-        headline: "Signed in as",
-        key: session.key().as_str().to_owned(),
-        session: session.session(),
-        now: now(),
-    })
+    ctx.printer
+        .result(&session_report("Signed in as", &session))
 }
 
 async fn login_in_browser(
@@ -408,12 +414,8 @@ async fn whoami(ctx: &Context) -> Result<(), CliError> {
         .whoami()
         .await
         .map_err(|e| map_error(e, &doing, &ctx.global))?;
-    ctx.printer.result(&SessionReport {
-        headline: "Signed in as",
-        key: session.key().as_str().to_owned(),
-        session: session.session(),
-        now: now(),
-    })
+    ctx.printer
+        .result(&session_report("Signed in as", &session))
 }
 
 async fn token(ctx: &Context) -> Result<(), CliError> {
@@ -438,12 +440,8 @@ async fn refresh(ctx: &Context) -> Result<(), CliError> {
         .refresh()
         .await
         .map_err(|e| map_error(e, &doing, &ctx.global))?;
-    ctx.printer.result(&SessionReport {
-        headline: "Refreshed the tokens of",
-        key: session.key().as_str().to_owned(),
-        session: session.session(),
-        now: now(),
-    })
+    ctx.printer
+        .result(&session_report("Refreshed the tokens of", &session))
 }
 
 async fn logout(ctx: &Context) -> Result<(), CliError> {

@@ -115,16 +115,28 @@ impl DeviceId {
     /// [`MAX_DEVICE_ID_LEN`] bytes, only scope-token characters.
     pub fn parse(value: impl Into<String>) -> Result<Self, DeviceIdError> {
         let value = value.into();
+        Self::check(&value)?;
+        Ok(Self(value))
+    }
+
+    /// [`parse`](Self::parse)'s checks without keeping the value.
+    pub(crate) fn check(value: &str) -> Result<(), DeviceIdError> {
         if value.is_empty() {
             return Err(DeviceIdError::Empty);
         }
         if value.len() > MAX_DEVICE_ID_LEN {
             return Err(DeviceIdError::TooLong { len: value.len() });
         }
-        if let Some((index, found)) = value.char_indices().find(|&(_, c)| !is_scope_token_char(c)) {
-            return Err(DeviceIdError::InvalidCharacter { found, index });
+        // Every allowed character is ASCII: scan bytes, decode only where one fails.
+        if let Some(index) = value
+            .bytes()
+            .position(|b| !is_scope_token_char(char::from(b)))
+        {
+            if let Some(found) = value.get(index..).and_then(|rest| rest.chars().next()) {
+                return Err(DeviceIdError::InvalidCharacter { found, index });
+            }
         }
-        Ok(Self(value))
+        Ok(())
     }
 
     /// Checks Matrix Authentication Service's stricter rule (its authorization-grant policy): at least

@@ -214,13 +214,13 @@ impl OutgoingRequest {
 
 /// Whether a `Content-Type` value names JSON (`application/json` or `application/<x>+json`, any parameters).
 pub fn is_json_content_type(value: &str) -> bool {
-    let media = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+    let media = value.split(';').next().unwrap_or("").trim().as_bytes();
+    let suffix = media.len().checked_sub(5).and_then(|at| media.get(at..));
+    media.eq_ignore_ascii_case(b"application/json")
+        || (media
+            .get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"application/"))
+            && suffix.is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
 }
 
 /// The checks every handler makes first: size bound and redirects.
@@ -277,6 +277,23 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
     ok_statuses: &[u16],
     sensitive: bool,
 ) -> Result<T, ResponseError> {
+    let body = check_json_head(response, expect, ok_statuses)?;
+    serde_json::from_slice(body).map_err(|e| ResponseError::InvalidJson {
+        reason: e.to_string(),
+        body: if sensitive {
+            BodyExcerpt::withheld(body)
+        } else {
+            BodyExcerpt::new(body)
+        },
+    })
+}
+
+/// [`check_json`] up to the body: envelope, status, JSON content type. Returns the body.
+fn check_json_head<'b, B: AsRef<[u8]>>(
+    response: &'b http::Response<B>,
+    expect: &Expectations,
+    ok_statuses: &[u16],
+) -> Result<&'b [u8], ResponseError> {
     check_envelope(response, expect)?;
     if !ok_statuses.contains(&response.status().as_u16()) {
         return Err(error_from_response(response));
@@ -290,15 +307,7 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
             found: ct.map(str::to_owned),
         });
     }
-    let body = response.body().as_ref();
-    serde_json::from_slice(body).map_err(|e| ResponseError::InvalidJson {
-        reason: e.to_string(),
-        body: if sensitive {
-            BodyExcerpt::withheld(body)
-        } else {
-            BodyExcerpt::new(body)
-        },
-    })
+    Ok(response.body().as_ref())
 }
 
 /// Why an answer that may carry secrets could not be read; each endpoint maps this onto its own
@@ -315,15 +324,36 @@ pub(crate) enum SecretAnswerError {
     },
 }
 
-/// The JSON object of a 200 answer whose body may hold secrets (tokens, a device code). Nothing of
-/// the body is ever quoted: an undefined success status withholds it, and the body is parsed to a
-/// generic value rather than a typed struct, whose serde errors may quote values.
-pub(crate) struct SecretAnswer(serde_json::Map<String, serde_json::Value>);
+/// The members of a 200 answer whose body may hold secrets (tokens, a device code), read straight
+/// from the body: the `N` members named by the caller, borrowed where the JSON has no escapes, every
+/// other member skipped. Nothing of the body is ever quoted: an undefined success status withholds
+/// it, and the deserializer accepts any JSON value for any member (types are judged afterwards by
+/// [`string`](Self::string) and [`seconds`](Self::seconds)), so serde never builds an error that
+/// could quote a value; a syntax error is reported by category and position only.
+///
+/// A member repeated in the body counts with its last value, as a JSON object read into a map would.
+pub(crate) struct SecretAnswer<'a, const N: usize> {
+    names: &'static [&'static str; N],
+    values: [Member<'a>; N],
+}
 
-impl SecretAnswer {
+/// One member's value, as far as the answer's readers need to tell them apart.
+#[derive(Debug, Clone, PartialEq)]
+enum Member<'a> {
+    Absent,
+    Null,
+    String(std::borrow::Cow<'a, str>),
+    Unsigned(u64),
+    Float(f64),
+    /// A boolean, array, object or negative integer.
+    Other,
+}
+
+impl<'a, const N: usize> SecretAnswer<'a, N> {
     pub(crate) fn read<B: AsRef<[u8]>>(
-        response: &http::Response<B>,
+        response: &'a http::Response<B>,
         expect: &Expectations,
+        names: &'static [&'static str; N],
     ) -> Result<Self, SecretAnswerError> {
         check_envelope(response, expect).map_err(SecretAnswerError::Response)?;
         let status = response.status();
@@ -346,25 +376,43 @@ impl SecretAnswer {
                 }
             });
         }
-        match check_json(response, expect, &[200], true).map_err(SecretAnswerError::Response)? {
-            serde_json::Value::Object(obj) => Ok(Self(obj)),
-            _ => Err(SecretAnswerError::Invalid {
+        let body =
+            check_json_head(response, expect, &[200]).map_err(SecretAnswerError::Response)?;
+        let seed = members::Object { names };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|v| {
+            de.end()?;
+            Ok(v)
+        });
+        match parsed {
+            Ok(Some(values)) => Ok(Self { names, values }),
+            Ok(None) => Err(SecretAnswerError::Invalid {
                 field: "(body)",
                 reason: "the body is not a JSON object",
             }),
+            Err(e) => Err(SecretAnswerError::Response(ResponseError::InvalidJson {
+                reason: value_free_json_error(&e),
+                body: BodyExcerpt::withheld(body),
+            })),
         }
+    }
+
+    fn get(&self, field: &'static str) -> &Member<'a> {
+        self.names
+            .iter()
+            .position(|n| *n == field)
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&Member::Absent)
     }
 
     /// A non-empty string field; `None` when absent or null.
     pub(crate) fn string(&self, field: &'static str) -> Result<Option<&str>, SecretAnswerError> {
         let invalid = |reason| SecretAnswerError::Invalid { field, reason };
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) if s.is_empty() => {
-                Err(invalid("is an empty string"))
-            }
-            Some(serde_json::Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(invalid("is not a string")),
+        match self.get(field) {
+            Member::Absent | Member::Null => Ok(None),
+            Member::String(s) if s.is_empty() => Err(invalid("is an empty string")),
+            Member::String(s) => Ok(Some(s)),
+            _ => Err(invalid("is not a string")),
         }
     }
 
@@ -377,15 +425,206 @@ impl SecretAnswer {
             field,
             reason: "is not a non-negative number of seconds",
         };
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => n
-                .as_u64()
-                .map(Duration::from_secs)
-                .or_else(|| n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()))
+        match self.get(field) {
+            Member::Absent | Member::Null => Ok(None),
+            Member::Unsigned(n) => Ok(Some(Duration::from_secs(*n))),
+            Member::Float(f) => Duration::try_from_secs_f64(*f)
                 .map(Some)
-                .ok_or_else(invalid),
-            Some(_) => Err(invalid()),
+                .map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// serde_json's message for a JSON syntax error names only what was expected and where; a data
+/// error (which the answer's own deserializer never raises) could quote a value, so it is reduced to
+/// its position.
+fn value_free_json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => e.to_string(),
+        serde_json::error::Category::Data | serde_json::error::Category::Io => {
+            format!("unexpected data at line {} column {}", e.line(), e.column())
+        }
+    }
+}
+
+/// The deserializers behind [`SecretAnswer`]: none of them ever fails on a value's type.
+mod members {
+    use super::Member;
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::borrow::Cow;
+    use std::fmt;
+
+    /// The top-level value: `Some` with the named members of an object, `None` for anything else.
+    pub(super) struct Object<const N: usize> {
+        pub(super) names: &'static [&'static str; N],
+    }
+
+    impl<'de, const N: usize> DeserializeSeed<'de> for Object<N> {
+        type Value = Option<[Member<'de>; N]>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de, const N: usize> Visitor<'de> for Object<N> {
+        type Value = Option<[Member<'de>; N]>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut values = std::array::from_fn(|_| Member::Absent);
+            while let Some(index) = map.next_key_seed(Key { names: self.names })? {
+                match index.and_then(|i| values.get_mut(i)) {
+                    Some(slot) => *slot = map.next_value_seed(AnyMember)?,
+                    None => map.next_value_seed(Skip)?,
+                }
+            }
+            Ok(Some(values))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Skip.visit_seq(seq).map(|()| None)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// A member name: its index among the wanted names, `None` for any other.
+    struct Key<const N: usize> {
+        names: &'static [&'static str; N],
+    }
+
+    impl<'de, const N: usize> DeserializeSeed<'de> for Key<N> {
+        type Value = Option<usize>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<const N: usize> Visitor<'_> for Key<N> {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(self.names.iter().position(|n| *n == v))
+        }
+    }
+
+    /// Any JSON value, kept as far as [`Member`] tells values apart.
+    struct AnyMember;
+
+    impl<'de> DeserializeSeed<'de> for AnyMember {
+        type Value = Member<'de>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for AnyMember {
+        type Value = Member<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Member::String(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Member::String(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Member::String(Cow::Owned(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Member::Null)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Member::Null)
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Member::Unsigned(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            // serde_json hands non-negative integers to `visit_u64`; these are negative.
+            Ok(u64::try_from(v).map_or(Member::Other, Member::Unsigned))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Member::Float(v))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Member::Other)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Skip.visit_seq(seq).map(|()| Member::Other)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Skip.visit_map(map).map(|()| Member::Other)
+        }
+    }
+
+    /// Any JSON value, read and dropped. Unlike `serde::de::IgnoredAny` (which serde_json skims
+    /// without its nesting limit or number range checks) this reads the value as `serde_json::Value`
+    /// would, so a body is refused for exactly the same reasons as before, just without allocating.
+    struct Skip;
+
+    impl<'de> DeserializeSeed<'de> for Skip {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Skip {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Skip)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key_seed(Skip)?.is_some() {
+                map.next_value_seed(Skip)?;
+            }
+            Ok(())
         }
     }
 }
@@ -405,9 +644,14 @@ mod tests {
     /// A secret-bearing answer is never quoted, and each way it can fail is told apart.
     #[test]
     fn secret_answers() {
+        const NAMES: [&str; 9] = [
+            "s", "empty", "n", "null", "whole", "frac", "neg", "text", "absent",
+        ];
         let e = Expectations::json();
         let json = Some("application/json");
-        let read = |status, body| SecretAnswer::read(&resp(status, json, body), &e);
+        // The error cases own everything they report; the answer itself borrows its response.
+        let read =
+            |status, body| SecretAnswer::read(&resp(status, json, body), &e, &NAMES).map(|_| ());
         assert!(matches!(
             read(201, r#"{"access_token":"SECRET"}"#),
             Err(SecretAnswerError::Response(ResponseError::UnexpectedStatus { status: 201, body }))
@@ -430,10 +674,12 @@ mod tests {
                 if !format!("{body:?}{body}").contains("SECRET")
         ));
 
-        let Ok(answer) = read(
+        let response = resp(
             200,
+            json,
             r#"{"s":"x","empty":"","n":1,"null":null,"whole":5,"frac":1.5,"neg":-1,"text":"5"}"#,
-        ) else {
+        );
+        let Ok(answer) = SecretAnswer::read(&response, &e, &NAMES) else {
             panic!("a JSON object is an answer");
         };
         assert!(matches!(answer.string("s"), Ok(Some("x"))));
@@ -451,6 +697,88 @@ mod tests {
             assert!(
                 matches!(answer.seconds(field), Err(SecretAnswerError::Invalid { field: f, .. }) if f == field)
             );
+        }
+    }
+
+    /// The borrowed reader gives, member by member, what the former reading through a
+    /// `serde_json::Value` map gave, and refuses the same bodies with the same message.
+    #[test]
+    fn answers_read_as_a_json_map_would() {
+        const NAMES: [&str; 3] = ["a", "b", "n"];
+        fn via_map(body: &str) -> Result<Vec<(Option<String>, Option<Duration>, bool)>, String> {
+            let value: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+            let Some(obj) = value.as_object() else {
+                return Err("(body)".into());
+            };
+            Ok(NAMES
+                .iter()
+                .map(|n| {
+                    let string = match obj.get(*n) {
+                        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                        _ => None,
+                    };
+                    let string_ok = matches!(obj.get(*n), None | Some(serde_json::Value::Null))
+                        || string.is_some();
+                    let seconds = match obj.get(*n) {
+                        Some(serde_json::Value::Number(x)) => {
+                            x.as_u64().map(Duration::from_secs).or_else(|| {
+                                x.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok())
+                            })
+                        }
+                        _ => None,
+                    };
+                    (string, seconds, string_ok)
+                })
+                .collect())
+        }
+        let deep = format!(r#"{{"a":"x","z":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        let bodies = [
+            r#"{"a":"x","b":"y","n":3}"#,
+            r#"{"a":"first","a":"second"}"#,
+            r#"{"a":"x","a":5}"#,
+            r#"{"\u0061":"esc\"aped\u00e9","b":"\ud83d\ude00"}"#,
+            r#"{"a":"x","other":{"nested":[1,2,{"c":null}],"s":"t"},"n":1.25}"#,
+            r#"{"n":-3,"b":true,"a":["x"]}"#,
+            r#"{"n":1e400}"#,
+            r#"{"zz":1e400,"a":"x"}"#,
+            r#"{"a":"x"} trailing"#,
+            r#"{"a":"x","#,
+            r#"{"a":"x" "b":"y"}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"q":"\x"}"#,
+            r#"[{"a":"x"}]"#,
+            r#""just a string""#,
+            "null",
+            "12",
+            "",
+            r#"{"n":18446744073709551615,"b":null,"a":""}"#,
+            deep.as_str(),
+        ];
+        let e = Expectations::json();
+        for body in bodies {
+            let response = resp(200, Some("application/json"), body);
+            let ours = match SecretAnswer::read(&response, &e, &NAMES) {
+                Ok(answer) => Ok(NAMES
+                    .iter()
+                    .map(|n| {
+                        let string = answer.string(n);
+                        let ok = string.is_ok();
+                        (
+                            string.ok().flatten().map(str::to_owned),
+                            answer.seconds(n).ok().flatten(),
+                            ok,
+                        )
+                    })
+                    .collect::<Vec<_>>()),
+                Err(SecretAnswerError::Invalid {
+                    field: "(body)", ..
+                }) => Err("(body)".to_owned()),
+                Err(SecretAnswerError::Response(ResponseError::InvalidJson { reason, .. })) => {
+                    Err(reason)
+                }
+                Err(_) => Err("another error".to_owned()),
+            };
+            assert_eq!(ours, via_map(body), "{body}");
         }
     }
 

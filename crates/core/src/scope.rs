@@ -30,6 +30,11 @@ pub const UNSTABLE_PREFIX: &str = "urn:matrix:org.matrix.msc2967.client:";
 /// The OpenID Connect scope.
 pub const OPENID: &str = "openid";
 
+// The API tokens of both flavors as constants, so that checking for them needs no formatting.
+const STABLE_API_TOKEN: &str = "urn:matrix:client:api:*";
+const UNSTABLE_API_TOKEN: &str = "urn:matrix:org.matrix.msc2967.client:api:*";
+const DEVICE_INFIX: &str = "device:";
+
 /// Which generation of Matrix scope tokens to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,12 +57,24 @@ impl ScopeFlavor {
 
     /// The full Client-Server API token, `<prefix>api:*`.
     pub fn api_token(self) -> String {
-        format!("{}api:*", self.prefix())
+        self.api_token_str().to_owned()
+    }
+
+    pub(crate) fn api_token_str(self) -> &'static str {
+        match self {
+            ScopeFlavor::Stable => STABLE_API_TOKEN,
+            ScopeFlavor::Unstable => UNSTABLE_API_TOKEN,
+        }
     }
 
     /// The device token for `device_id`, `<prefix>device:<device_id>`.
     pub fn device_token(self, device_id: &DeviceId) -> String {
-        format!("{}device:{}", self.prefix(), device_id)
+        let (prefix, id) = (self.prefix(), device_id.as_str());
+        let mut token = String::with_capacity(prefix.len() + DEVICE_INFIX.len() + id.len());
+        token.push_str(prefix);
+        token.push_str(DEVICE_INFIX);
+        token.push_str(id);
+        token
     }
 
     fn of_token(token: &str) -> Option<Self> {
@@ -149,7 +166,7 @@ impl Scope {
             if token.is_empty() {
                 return Err(ScopeError::EmptyToken);
             }
-            if let Some(found) = token.chars().find(|&c| !is_scope_token_char(c)) {
+            if let Some(found) = first_invalid_char(&token) {
                 return Err(ScopeError::InvalidCharacter { token, found });
             }
             if !out.contains(&token) {
@@ -230,8 +247,7 @@ impl Scope {
 
     /// Whether the scope grants full Client-Server API access (either flavor).
     pub fn has_matrix_api(&self) -> bool {
-        self.contains(&ScopeFlavor::Stable.api_token())
-            || self.contains(&ScopeFlavor::Unstable.api_token())
+        self.tokens().any(is_api_token)
     }
 
     /// The tokens of `self` that `other` lacks.
@@ -243,11 +259,115 @@ impl Scope {
 }
 
 /// The device id part of a device token of either flavor.
-fn device_id_of(token: &str) -> Option<&str> {
+pub(crate) fn device_id_of(token: &str) -> Option<&str> {
     token
         .strip_prefix(STABLE_PREFIX)
         .or_else(|| token.strip_prefix(UNSTABLE_PREFIX))
-        .and_then(|rest| rest.strip_prefix("device:"))
+        .and_then(|rest| rest.strip_prefix(DEVICE_INFIX))
+}
+
+/// Whether `token` is the Client-Server API token of either flavor.
+pub(crate) fn is_api_token(token: &str) -> bool {
+    token == STABLE_API_TOKEN || token == UNSTABLE_API_TOKEN
+}
+
+/// What [`check_scope_str`] learned about a valid scope string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScopeSummary<'a> {
+    /// The device id of the first device token, as [`Scope::device_id`] would give it.
+    pub(crate) device_id: Option<&'a str>,
+    /// As [`Scope::has_matrix_api`].
+    pub(crate) has_matrix_api: bool,
+    /// Whether the string is already what `Scope::parse(value)?.to_string()` gives back, i.e. has
+    /// no repeated token. Beyond 16 tokens repeats are not looked for and this is `false`.
+    pub(crate) normalized: bool,
+}
+
+/// Checks a space-separated scope string exactly as [`Scope::parse`] does (same errors, in the same
+/// order), without building a [`Scope`]: for answers that are only checked and then stored as text.
+///
+/// Repeated tokens do not change the verdict: a repeated token adds no flavor, and a repeated device
+/// token is the same device (a `Scope` collapses repeats before its Matrix rules see them).
+pub(crate) fn check_scope_str(value: &str) -> Result<ScopeSummary<'_>, ScopeError> {
+    if value.is_empty() {
+        return Err(ScopeError::Empty);
+    }
+    for token in value.split(' ') {
+        if token.is_empty() {
+            return Err(ScopeError::EmptyToken);
+        }
+        if let Some(found) = first_invalid_char(token) {
+            return Err(ScopeError::InvalidCharacter {
+                token: token.to_owned(),
+                found,
+            });
+        }
+    }
+    // Beyond a handful of tokens, a pairwise search for repeats would cost more than building a
+    // `Scope`; callers then normalize through `Scope::parse`.
+    const PAIRWISE_LIMIT: usize = 16;
+    let mut seen: [&str; PAIRWISE_LIMIT] = [""; PAIRWISE_LIMIT];
+    let mut normalized = true;
+    let mut has_matrix_api = false;
+    let mut stable = None;
+    let mut unstable = None;
+    let mut device: Option<&str> = None;
+    let mut device_id = None;
+    for (i, token) in value.split(' ').enumerate() {
+        match seen.get_mut(i) {
+            Some(slot) => {
+                *slot = token;
+                if seen.iter().take(i).any(|t| *t == token) {
+                    normalized = false;
+                }
+            }
+            None => normalized = false,
+        }
+        has_matrix_api |= is_api_token(token);
+        match ScopeFlavor::of_token(token) {
+            Some(ScopeFlavor::Stable) => stable = stable.or(Some(token)),
+            Some(ScopeFlavor::Unstable) => unstable = unstable.or(Some(token)),
+            None => {}
+        }
+        if let Some(id) = device_id_of(token) {
+            // The same token again collapses in a `Scope`: not a second device.
+            if device == Some(token) {
+                continue;
+            }
+            DeviceId::check(id).map_err(|source| ScopeError::InvalidDeviceId {
+                token: token.to_owned(),
+                source,
+            })?;
+            if let Some(first) = device {
+                return Err(ScopeError::MultipleDeviceScopes {
+                    first: first.to_owned(),
+                    second: token.to_owned(),
+                });
+            }
+            device = Some(token);
+            device_id = Some(id);
+        }
+    }
+    if let (Some(s), Some(u)) = (stable, unstable) {
+        return Err(ScopeError::MixedFlavors {
+            stable: s.to_owned(),
+            unstable: u.to_owned(),
+        });
+    }
+    Ok(ScopeSummary {
+        device_id,
+        has_matrix_api,
+        normalized,
+    })
+}
+
+/// The first character of `token` that RFC 6749 does not allow in a scope token.
+fn first_invalid_char(token: &str) -> Option<char> {
+    // Every allowed character is ASCII: scan bytes, decode only where one fails.
+    let at = token
+        .bytes()
+        .position(|b| !is_scope_token_char(char::from(b)))?;
+    token.get(at..).and_then(|rest| rest.chars().next())
 }
 
 impl std::fmt::Display for Scope {
@@ -329,6 +449,17 @@ impl MatrixScopeBuilder {
 
     /// The scope.
     pub fn build(self) -> Result<Scope, ScopeError> {
+        if self.extra.is_empty() {
+            // Nothing to check: the API token is a constant, the device id was validated when the
+            // `DeviceId` was made, and `openid`, API and device tokens are distinct and of one flavor.
+            let mut tokens = Vec::with_capacity(3);
+            if self.openid {
+                tokens.push(OPENID.to_owned());
+            }
+            tokens.push(self.flavor.api_token_str().to_owned());
+            tokens.push(self.flavor.device_token(&self.device_id));
+            return Ok(Scope { tokens });
+        }
         let mut tokens = Vec::with_capacity(3 + self.extra.len());
         if self.openid {
             tokens.push(OPENID.to_owned());
@@ -469,6 +600,83 @@ mod tests {
             assert_eq!(back.tokens().filter(|t| t.contains(":device:")).count(), 1);
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(serde_json::from_str::<Scope>(&json).unwrap(), s);
+        }
+    }
+
+    /// The text-only check gives `Scope::parse`'s verdict and error for every input, and says
+    /// whether the text is already the scope's display form.
+    #[test]
+    fn str_check_agrees_with_parse() {
+        let many: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        let many_distinct = many.join(" ");
+        let many_repeated = format!("{many_distinct} t3");
+        let inputs = [
+            "",
+            " ",
+            "a  b",
+            "a ",
+            "openid",
+            "openid openid",
+            "openid email openid",
+            "openid\temail",
+            "bad\"token",
+            "urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ",
+            "urn:matrix:client:device:ABCDEFGHIJ urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ",
+            "urn:matrix:client:device:AAAAAAAAAA urn:matrix:client:device:BBBBBBBBBB",
+            "urn:matrix:client:device:AAAAAAAAAA urn:matrix:client:device:AAAAAAAAAA urn:matrix:client:device:",
+            "urn:matrix:client:device:",
+            "urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:device:ABCDEFGHIJ",
+            "urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:X",
+            "urn:matrix:client:device:A urn:matrix:client:device:B urn:matrix:org.matrix.msc2967.client:api:*",
+            "é",
+            many_distinct.as_str(),
+            many_repeated.as_str(),
+        ];
+        for input in inputs {
+            let parsed = Scope::parse(input);
+            let checked = check_scope_str(input);
+            match (&parsed, &checked) {
+                (Ok(scope), Ok(summary)) => {
+                    if summary.normalized {
+                        assert_eq!(scope.to_string(), input);
+                    }
+                    // Up to the pairwise limit, repeats are always detected.
+                    if input.split(' ').count() <= 16 {
+                        assert_eq!(summary.normalized, scope.to_string() == input, "{input}");
+                    }
+                    let device = scope.device_id();
+                    assert_eq!(summary.device_id, device.as_ref().map(DeviceId::as_str));
+                    assert_eq!(summary.has_matrix_api, scope.has_matrix_api(), "{input}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{input}"),
+                _ => panic!("{input}: parse {parsed:?}, check {checked:?}"),
+            }
+        }
+    }
+
+    /// Without extra tokens the builder skips validation; it must give what validation gives.
+    #[test]
+    fn builder_without_extras_equals_the_checked_path() {
+        let mut rng = SeededRandom::new(4);
+        for i in 0..100 {
+            let id = if i % 10 == 0 {
+                DeviceId::parse("a.b~c!$&'()*+,;=:@/-[]{}|^`%?#").unwrap()
+            } else {
+                DeviceId::generate(&mut rng).unwrap()
+            };
+            for flavor in [ScopeFlavor::Stable, ScopeFlavor::Unstable] {
+                for openid in [false, true] {
+                    let mut builder = Scope::matrix(id.clone()).flavor(flavor);
+                    let mut tokens = Vec::new();
+                    if openid {
+                        builder = builder.openid();
+                        tokens.push(OPENID.to_owned());
+                    }
+                    tokens.push(flavor.api_token());
+                    tokens.push(flavor.device_token(&id));
+                    assert_eq!(builder.build(), Scope::from_tokens(tokens));
+                }
+            }
         }
     }
 

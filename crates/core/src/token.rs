@@ -40,7 +40,7 @@
 use crate::callback::AuthorizationCode;
 use crate::error::{OAuthErrorBody, ResponseError};
 use crate::http::{BuildError, OutgoingRequest, SecretAnswer, SecretAnswerError};
-use crate::scope::Scope;
+use crate::scope::{Scope, ScopeSummary, check_scope_str, device_id_of};
 use crate::secret::Secret;
 use crate::session::{PendingAuthorization, TokenSet};
 use crate::time::Timestamp;
@@ -417,7 +417,8 @@ impl TokenRequest {
             SecretAnswerError::Response(source) => fail(source),
             SecretAnswerError::Invalid { field, reason } => invalid(field, reason),
         };
-        let answer = SecretAnswer::read(response, &self.request.expect).map_err(answer_error)?;
+        let answer = SecretAnswer::read(response, &self.request.expect, &TOKEN_FIELDS)
+            .map_err(answer_error)?;
         let string = |field| answer.string(field).map_err(answer_error);
 
         let Some(access_token) = string("access_token")? else {
@@ -452,18 +453,23 @@ impl TokenRequest {
             .map(Secret::from)
             .or_else(|| self.previous_refresh_token.clone());
         let id_token = string("id_token")?.map(Secret::from);
-        let granted = match string("scope")? {
-            Some(s) => Some(Scope::parse(s).map_err(|e| invalid("scope", &e.to_string()))?),
+        let scope = match string("scope")? {
+            Some(granted) => {
+                // Checked as text: a `Scope` is built only to normalize a scope with repeats.
+                let summary =
+                    check_scope_str(granted).map_err(|e| invalid("scope", &e.to_string()))?;
+                if let Some(requested) = &self.requested_scope {
+                    self.check_scope(requested, granted, &summary)?;
+                }
+                Some(if summary.normalized {
+                    granted.to_owned()
+                } else {
+                    normalized_scope(granted)
+                })
+            }
             // RFC 6749 §5.1: an absent scope means the requested one was granted.
-            None => None,
+            None => self.requested_scope.as_ref().map(Scope::to_string),
         };
-        if let (Some(requested), Some(granted)) = (&self.requested_scope, &granted) {
-            self.check_scope(requested, granted)?;
-        }
-        let scope = granted
-            .as_ref()
-            .or(self.requested_scope.as_ref())
-            .map(Scope::to_string);
         Ok(TokenSet::new(Secret::new(access_token))
             .with_refresh_token(refresh_token)
             .with_expires_at(expires_in.map(|d| sent_at + d))
@@ -472,40 +478,62 @@ impl TokenRequest {
             .with_id_token(id_token))
     }
 
-    fn check_scope(&self, requested: &Scope, granted: &Scope) -> Result<(), TokenError> {
+    /// Checks the granted scope (valid, per [`check_scope_str`]) against the requested one.
+    fn check_scope(
+        &self,
+        requested: &Scope,
+        granted: &str,
+        summary: &ScopeSummary<'_>,
+    ) -> Result<(), TokenError> {
         let grant = self.grant;
-        let endpoint = self.endpoint.to_string();
-        if let Some(wanted) = requested.device_id() {
-            match granted.device_id() {
+        let endpoint = || self.endpoint.to_string();
+        if let Some(wanted) = requested.device_token().and_then(device_id_of) {
+            match summary.device_id {
                 None => {
                     return Err(TokenError::DeviceScopeDropped {
                         grant,
-                        endpoint,
-                        device_id: wanted.to_string(),
-                        granted: granted.to_string(),
+                        endpoint: endpoint(),
+                        device_id: wanted.to_owned(),
+                        granted: normalized_scope(granted),
                     });
                 }
                 Some(got) if got != wanted => {
                     return Err(TokenError::DeviceIdChanged {
                         grant,
-                        endpoint,
-                        requested: wanted.to_string(),
-                        granted: got.to_string(),
+                        endpoint: endpoint(),
+                        requested: wanted.to_owned(),
+                        granted: got.to_owned(),
                     });
                 }
                 Some(_) => {}
             }
         }
-        if requested.has_matrix_api() && !granted.has_matrix_api() {
+        if requested.has_matrix_api() && !summary.has_matrix_api {
             return Err(TokenError::ApiScopeDropped {
                 grant,
-                endpoint,
-                granted: granted.to_string(),
+                endpoint: endpoint(),
+                granted: normalized_scope(granted),
             });
         }
         Ok(())
     }
 }
+
+/// The granted scope as [`Scope`] displays it (repeated tokens collapsed). Only called on a scope
+/// [`check_scope_str`] accepted, which `Scope::parse` accepts too.
+fn normalized_scope(granted: &str) -> String {
+    Scope::parse(granted).map_or_else(|_| granted.to_owned(), |s| s.to_string())
+}
+
+/// The members of a token response this crate reads.
+const TOKEN_FIELDS: [&str; 6] = [
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "id_token",
+    "scope",
+];
 
 #[cfg(test)]
 mod tests {
@@ -745,6 +773,18 @@ mod tests {
             with_scope("urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:AABBBCCCDDD")
                 .is_ok()
         );
+        // The granted scope is kept as the `Scope` displays it: repeats collapse, order stays; the
+        // error reports that form too.
+        let repeated = format!("openid {SCOPE} openid");
+        assert_eq!(
+            with_scope(&repeated).unwrap().scope.as_deref(),
+            Some(format!("openid {SCOPE}").as_str())
+        );
+        assert_eq!(with_scope(SCOPE).unwrap().scope.as_deref(), Some(SCOPE));
+        assert!(matches!(
+            with_scope("openid urn:matrix:client:api:* openid"),
+            Err(TokenError::DeviceScopeDropped { ref granted, .. }) if granted == "openid urn:matrix:client:api:*"
+        ));
         // The same rules hold on refresh.
         assert!(matches!(
             refresh().parse(

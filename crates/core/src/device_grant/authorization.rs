@@ -102,7 +102,9 @@ impl DeviceAuthorizationRequest {
             SecretAnswerError::Response(source) => fail(source),
             SecretAnswerError::Invalid { field, reason } => invalid(field, reason),
         };
-        let answer = SecretAnswer::read(response, &self.request.expect).map_err(answer_error)?;
+        let answer =
+            SecretAnswer::read(response, &self.request.expect, &DEVICE_AUTHORIZATION_FIELDS)
+                .map_err(answer_error)?;
         let string = |field| answer.string(field).map_err(answer_error);
         let seconds = |field| answer.seconds(field).map_err(answer_error);
         let web_url = |field: &'static str, value: &str| -> Result<Url, DeviceGrantError> {
@@ -151,6 +153,16 @@ impl DeviceAuthorizationRequest {
         })
     }
 }
+
+/// The members of a device authorization response this crate reads.
+const DEVICE_AUTHORIZATION_FIELDS: [&str; 6] = [
+    "device_code",
+    "user_code",
+    "verification_uri",
+    "verification_uri_complete",
+    "expires_in",
+    "interval",
+];
 
 /// A device code the user can now approve. Serializable, so that polling can resume after a restart;
 /// the device code is redacted in `Debug`.

@@ -18,7 +18,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let input = String::from_utf8_lossy(rest);
     let pending = pending(mode);
-    match CallbackResponse::parse(&input, mode) {
+    let parsed = CallbackResponse::parse(&input, mode);
+    // Reading the text against the redirect URI must agree with parsing the URL, for any input.
+    let at = CallbackResponse::parse_at(&input, mode, &pending.redirect_uri);
+    assert_eq!(at, parsed);
+    if let (Ok(at), Ok(parsed)) = (&at, &parsed) {
+        assert_eq!(at.verify(pending), parsed.verify(pending));
+    }
+    match parsed {
         Ok(parsed) => {
             let verified = parsed.verify(pending);
             if verified.is_ok() {

@@ -34,6 +34,7 @@
 use crate::error::OAuthErrorBody;
 use crate::secret::{Secret, constant_time_eq};
 use crate::session::{PendingAuthorization, ResponseMode};
+use std::borrow::Cow;
 use url::Url;
 
 /// The authorization code from a successful callback. Redacted in `Debug`.
@@ -196,15 +197,67 @@ impl CallbackError {
 
 /// A parsed callback, not yet checked against a pending authorization.
 ///
-/// `Debug` redacts the code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts the code and shows where the callback arrived without its query or fragment.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallbackResponse {
     state: Option<String>,
     code: Option<Secret>,
     error: Option<OAuthErrorBody>,
     iss: Option<String>,
-    url: Option<Url>,
+    arrival: Arrival,
 }
+
+impl std::fmt::Debug for CallbackResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackResponse")
+            .field("state", &self.state)
+            .field("code", &self.code)
+            .field("error", &self.error)
+            .field("iss", &self.iss)
+            .field(
+                "arrived_at",
+                &self.arrival.found_url().map(|u| without_query(&u)),
+            )
+            .finish()
+    }
+}
+
+/// Where the callback arrived, when a full URL was given.
+#[derive(Clone)]
+enum Arrival {
+    /// Only a query or fragment was given.
+    Unknown,
+    /// A full URL, parsed.
+    Parsed(Url),
+    /// A full URL whose text, up to the response parameters, is exactly the redirect URI given to
+    /// [`CallbackResponse::parse_at`]: `input[..redirect_len]` is that URI's serialization. Parsing
+    /// the input as a URL would succeed and give that URI back with the parameters added, so the
+    /// parse is left for when it is needed: a pending authorization with another redirect URI.
+    Exact { input: String, redirect_len: usize },
+}
+
+impl Arrival {
+    /// The URL the callback arrived at, parsed (again, for [`Arrival::Exact`]).
+    fn found_url(&self) -> Option<Url> {
+        match self {
+            Arrival::Unknown => None,
+            Arrival::Parsed(url) => Some(url.clone()),
+            Arrival::Exact { input, .. } => Url::parse(input).ok(),
+        }
+    }
+}
+
+impl PartialEq for Arrival {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Arrival::Unknown, Arrival::Unknown) => true,
+            (Arrival::Unknown, _) | (_, Arrival::Unknown) => false,
+            _ => self.found_url() == other.found_url(),
+        }
+    }
+}
+
+impl Eq for Arrival {}
 
 const PARAMS: [&str; 6] = [
     "state",
@@ -220,6 +273,97 @@ fn has_response_params(component: &str) -> bool {
         .any(|(k, _)| matches!(k.as_ref(), "state" | "code" | "error"))
 }
 
+/// The response parameters of a callback, borrowed from its text where no decoding was needed.
+struct Params<'a> {
+    values: [Option<Cow<'a, str>>; 6],
+}
+
+impl<'a> Params<'a> {
+    fn read(component: &'a str, mode: ResponseMode) -> Result<Self, CallbackError> {
+        let mut values: [Option<Cow<'a, str>>; 6] = Default::default();
+        for (k, v) in form_pairs(component) {
+            if let Some(i) = PARAMS.iter().position(|p| *p == k) {
+                if let (Some(slot), Some(name)) = (values.get_mut(i), PARAMS.get(i)) {
+                    if slot.is_some() {
+                        return Err(CallbackError::DuplicateParameter { name });
+                    }
+                    *slot = Some(v);
+                }
+            }
+        }
+        let [state, code, error, ..] = &values;
+        if state.is_none() && code.is_none() && error.is_none() {
+            return Err(CallbackError::MissingParameters { mode });
+        }
+        Ok(Self { values })
+    }
+
+    fn into_response(self, arrival: Arrival) -> CallbackResponse {
+        let [state, code, error, error_description, error_uri, iss] = self.values;
+        let error = error.and_then(|e| {
+            OAuthErrorBody::from_pairs(
+                [
+                    Some(("error", e.as_ref())),
+                    error_description
+                        .as_deref()
+                        .map(|d| ("error_description", d)),
+                    error_uri.as_deref().map(|u| ("error_uri", u)),
+                ]
+                .into_iter()
+                .flatten(),
+            )
+        });
+        CallbackResponse {
+            state: state.map(Cow::into_owned),
+            code: code
+                .filter(|c| !c.is_empty())
+                .map(|c| Secret::new(c.into_owned())),
+            error,
+            iss: iss.map(Cow::into_owned),
+            arrival,
+        }
+    }
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` string, as `form_urlencoded::parse` decodes
+/// them; a pair with nothing to decode (no `%`, no `+`) is handed out as it stands, without the
+/// decoder's copies and UTF-8 check (the text is already a `str`, cut at ASCII delimiters).
+fn form_pairs(component: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    component
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                return form_urlencoded::parse(pair.as_bytes()).next();
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((Cow::Borrowed(k), Cow::Borrowed(v)))
+        })
+}
+
+/// The response parameters of `input` when it is the text of `redirect_uri` followed directly by
+/// them, in `mode`'s component, and URL parsing would read the same parameters from it.
+fn exact_component<'a>(input: &'a str, mode: ResponseMode, redirect_uri: &Url) -> Option<&'a str> {
+    // URL parsing removes tabs and newlines anywhere and control characters at the ends; the text
+    // as it stands is what it would read only when there are none.
+    if redirect_uri.fragment().is_some() || input.bytes().any(|b| b < 0x20) {
+        return None;
+    }
+    let rest = input.strip_prefix(redirect_uri.as_str())?;
+    match mode {
+        // The fragment is everything after the first '#'; the redirect URI's own query (if any) is
+        // part of what matched.
+        ResponseMode::Fragment => rest.strip_prefix('#'),
+        // The query runs from '?' to the first '#'. A redirect URI with a query of its own would
+        // continue with '&': left to the URL parser.
+        ResponseMode::Query if redirect_uri.query().is_none() => {
+            let query = rest.strip_prefix('?')?;
+            Some(query.split('#').next().unwrap_or(query))
+        }
+        ResponseMode::Query => None,
+    }
+}
+
 impl CallbackResponse {
     /// Parses `input`, which is either the full URL the browser was redirected to, or only its query
     /// (`?` optional) or fragment (`#` optional), reading the parameters where `mode` puts them.
@@ -228,14 +372,14 @@ impl CallbackResponse {
         if input.is_empty() {
             return Err(CallbackError::Empty);
         }
-        let (component, url) = if let Some(rest) = input.strip_prefix('?') {
+        if let Some(rest) = input.strip_prefix('?') {
             if mode == ResponseMode::Fragment {
                 return Err(CallbackError::WrongComponent {
                     expected: mode,
                     found: ResponseMode::Query,
                 });
             }
-            (rest.to_owned(), None)
+            Self::from_component(rest, mode, Arrival::Unknown)
         } else if let Some(rest) = input.strip_prefix('#') {
             if mode == ResponseMode::Query {
                 return Err(CallbackError::WrongComponent {
@@ -243,7 +387,7 @@ impl CallbackResponse {
                     found: ResponseMode::Fragment,
                 });
             }
-            (rest.to_owned(), None)
+            Self::from_component(rest, mode, Arrival::Unknown)
         } else if let Ok(url) = Url::parse(input) {
             let (wanted, other, other_mode) = match mode {
                 ResponseMode::Query => (url.query(), url.fragment(), ResponseMode::Fragment),
@@ -259,52 +403,59 @@ impl CallbackResponse {
                 }
                 return Err(CallbackError::MissingParameters { mode });
             }
-            (wanted.to_owned(), Some(url))
+            let mut response = Params::read(wanted, mode)?.into_response(Arrival::Unknown);
+            response.arrival = Arrival::Parsed(url);
+            Ok(response)
         } else {
             // Not an absolute URL: a bare query or fragment.
-            (input.to_owned(), None)
-        };
-        Self::from_component(&component, mode, url)
+            Self::from_component(input, mode, Arrival::Unknown)
+        }
+    }
+
+    /// [`parse`](Self::parse) for a callback the application expects at `redirect_uri` (the one it
+    /// sends in its authorization requests): the same result for every input, found faster.
+    ///
+    /// When `input` is `redirect_uri` followed directly by the response parameters (`#…` in
+    /// fragment mode, `?…` in query mode), the parameters are read from the text as it is, without
+    /// parsing the whole input as a URL; a later [`verify`](Self::verify) against a pending
+    /// authorization with that redirect URI then needs no URL parse either. Anything else (another
+    /// port of a loopback URI, a differently written URL, a redirect URI with its own query in query
+    /// mode, control characters that URL parsing would strip) takes [`parse`](Self::parse)'s way.
+    ///
+    /// ```
+    /// use matrix_oidc_core::ResponseMode;
+    /// use matrix_oidc_core::callback::CallbackResponse;
+    /// let redirect = "https://app.example.com/cb".parse().unwrap();
+    /// let input = "https://app.example.com/cb#state=s1&code=c1";
+    /// let parsed = CallbackResponse::parse_at(input, ResponseMode::Fragment, &redirect).unwrap();
+    /// assert_eq!(parsed, CallbackResponse::parse(input, ResponseMode::Fragment).unwrap());
+    /// assert_eq!(parsed.state(), Some("s1"));
+    /// ```
+    pub fn parse_at(
+        input: &str,
+        mode: ResponseMode,
+        redirect_uri: &Url,
+    ) -> Result<Self, CallbackError> {
+        let trimmed = input.trim();
+        // A component without response parameters, or with a repeated one, is answered by `parse`,
+        // which also looks at the other component to tell which error it is.
+        if let Some(Ok(params)) =
+            exact_component(trimmed, mode, redirect_uri).map(|c| Params::read(c, mode))
+        {
+            return Ok(params.into_response(Arrival::Exact {
+                input: trimmed.to_owned(),
+                redirect_len: redirect_uri.as_str().len(),
+            }));
+        }
+        Self::parse(input, mode)
     }
 
     fn from_component(
         component: &str,
         mode: ResponseMode,
-        url: Option<Url>,
+        arrival: Arrival,
     ) -> Result<Self, CallbackError> {
-        let mut values: [Option<String>; 6] = Default::default();
-        for (k, v) in form_urlencoded::parse(component.as_bytes()) {
-            if let Some(i) = PARAMS.iter().position(|p| *p == k) {
-                if values[i].is_some() {
-                    return Err(CallbackError::DuplicateParameter { name: PARAMS[i] });
-                }
-                values[i] = Some(v.into_owned());
-            }
-        }
-        let [state, code, error, error_description, error_uri, iss] = values;
-        if state.is_none() && code.is_none() && error.is_none() {
-            return Err(CallbackError::MissingParameters { mode });
-        }
-        let error = error.and_then(|e| {
-            OAuthErrorBody::from_pairs(
-                [
-                    Some(("error", e.as_str())),
-                    error_description
-                        .as_deref()
-                        .map(|d| ("error_description", d)),
-                    error_uri.as_deref().map(|u| ("error_uri", u)),
-                ]
-                .into_iter()
-                .flatten(),
-            )
-        });
-        Ok(Self {
-            state,
-            code: code.filter(|c| !c.is_empty()).map(Secret::new),
-            error,
-            iss,
-            url,
-        })
+        Ok(Params::read(component, mode)?.into_response(arrival))
     }
 
     /// The `state` received, to find the pending authorization in a store.
@@ -357,11 +508,30 @@ impl CallbackResponse {
         if !self.matches(pending) {
             return Err(CallbackError::UnknownState);
         }
-        if let Some(url) = &self.url {
-            if !redirect_uri_matches(&pending.redirect_uri, url) {
+        let found = match &self.arrival {
+            Arrival::Unknown => None,
+            Arrival::Parsed(url) => Some(Cow::Borrowed(url)),
+            // The redirect URI the text began with is this one: it matches, no parse needed.
+            Arrival::Exact {
+                input,
+                redirect_len,
+            } if input.get(..*redirect_len) == Some(pending.redirect_uri.as_str()) => None,
+            Arrival::Exact { input, .. } => match Url::parse(input) {
+                Ok(url) => Some(Cow::Owned(url)),
+                // Cannot happen (the text began with a parsed URL's serialization); refuse anyway.
+                Err(_) => {
+                    return Err(CallbackError::RedirectUriMismatch {
+                        expected: pending.redirect_uri.to_string(),
+                        found: String::new(),
+                    });
+                }
+            },
+        };
+        if let Some(url) = found {
+            if !redirect_uri_matches(&pending.redirect_uri, &url) {
                 return Err(CallbackError::RedirectUriMismatch {
                     expected: pending.redirect_uri.to_string(),
-                    found: without_query(url),
+                    found: without_query(&url),
                 });
             }
         }
@@ -408,7 +578,7 @@ pub fn complete(
     input: &str,
     pending: &PendingAuthorization,
 ) -> Result<AuthorizationCode, CallbackError> {
-    CallbackResponse::parse(input, pending.response_mode)?.verify(pending)
+    CallbackResponse::parse_at(input, pending.response_mode, &pending.redirect_uri)?.verify(pending)
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -706,6 +876,164 @@ mod tests {
             ),
             Err(CallbackError::IssuerMismatch { .. })
         ));
+    }
+
+    /// `parse_at` (text compared with the redirect URI, no URL parse) and `parse` (URL parse) give
+    /// the same response, the same verification against every pending login, and the same errors.
+    #[test]
+    fn parse_at_and_parse_agree() {
+        let redirects = [
+            "https://app.example.com/cb",
+            "https://app.example.com/oauth2-callback",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "http://[::1]/cb",
+            "com.example.app:/callback",
+            "https://app.example.com/cb?x=1",
+        ];
+        let suffixes = [
+            format!("#state={STATE}&code=c"),
+            format!("?state={STATE}&code=c"),
+            format!("#state={STATE}&code=c&iss=https%3A%2F%2Faccount.example.com%2F"),
+            format!("#state={STATE}&code=c&iss=https%3A%2F%2Faccount.example.com"),
+            format!("#state={STATE}&code=c&iss=https%3A%2F%2Fevil.example.com%2F"),
+            format!("?state={STATE}&code=c&iss=not+a+url"),
+            format!("#state={STATE}&code=a&code=b"),
+            format!("?state={STATE}&state={STATE}&code=a"),
+            "#code=c".to_owned(),
+            "?code=c".to_owned(),
+            format!("#state={STATE}&error=access_denied&error_description=a+b%20c&error_uri=x"),
+            format!("?state={STATE}&error=server_error"),
+            format!("#state={STATE}&code=c+d%2B%25%"),
+            format!("#state={STATE}&code=%FF%FE"),
+            format!("#state={STATE}&code=é ü"),
+            format!("#state={STATE}&code=<>\"`'{{}}|\\^"),
+            format!("?state={STATE}&code=<>\"`'{{}}|\\^"),
+            format!("#state={STATE}&co\tde=c"),
+            format!("#state={STATE}&code=c\n"),
+            format!("#state={STATE}&code=c\u{0}"),
+            format!("#state={STATE}&code=c\u{7f}"),
+            format!("#state={STATE}&code="),
+            format!("#state=other&code=c"),
+            format!("?state={STATE}&code=c#frag"),
+            format!("?state={STATE}&code=c#state=x&code=d"),
+            format!("#state={STATE}&code=c?x=1"),
+            format!("&state={STATE}&code=c"),
+            format!("&state={STATE}&code=c#state=x"),
+            "#".to_owned(),
+            "?".to_owned(),
+            String::new(),
+            "#foo=bar".to_owned(),
+            "?foo=bar".to_owned(),
+            format!("/more#state={STATE}&code=c"),
+            format!("x#state={STATE}&code=c"),
+            format!("  #state={STATE}&code=c  "),
+        ];
+        let prefixes = |redirect: &str| {
+            let url = Url::parse(redirect).unwrap();
+            let mut out = vec![redirect.to_owned(), String::new()];
+            if url.port().is_none() && url.host().is_some() {
+                let mut other = url.clone();
+                other.set_port(Some(4000)).unwrap();
+                out.push(other.as_str().trim_end_matches('?').to_owned());
+            }
+            out.push(redirect.replace("app.example.com", "APP.example.com:443"));
+            out.push(redirect.replace("/cb", "/./cb"));
+            out.push(redirect.replace("127.0.0.1", "127.1"));
+            out.push(format!(" {redirect}"));
+            out
+        };
+        let pendings: Vec<PendingAuthorization> = redirects
+            .iter()
+            .flat_map(|r| {
+                [ResponseMode::Query, ResponseMode::Fragment].map(|mode| pending(r, mode))
+            })
+            .flat_map(|p| {
+                let mut strict = p.clone();
+                strict.require_iss = true;
+                [p, strict]
+            })
+            .collect();
+        let mut exact = 0;
+        for redirect in redirects {
+            let redirect_url = Url::parse(redirect).unwrap();
+            for prefix in prefixes(redirect) {
+                for suffix in &suffixes {
+                    let input = format!("{prefix}{suffix}");
+                    for mode in [ResponseMode::Query, ResponseMode::Fragment] {
+                        let slow = CallbackResponse::parse(&input, mode);
+                        let fast = CallbackResponse::parse_at(&input, mode, &redirect_url);
+                        assert_eq!(fast, slow, "{input} {mode:?}");
+                        if matches!(&fast, Ok(r) if matches!(r.arrival, Arrival::Exact { .. })) {
+                            exact += 1;
+                        }
+                        let (Ok(fast), Ok(slow)) = (fast, slow) else {
+                            continue;
+                        };
+                        assert_eq!(fast.state(), slow.state(), "{input}");
+                        assert_eq!(fast.issuer(), slow.issuer(), "{input}");
+                        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{input}");
+                        for p in &pendings {
+                            assert_eq!(
+                                fast.verify(p),
+                                slow.verify(p),
+                                "{input} {mode:?} against {}",
+                                p.redirect_uri
+                            );
+                        }
+                        assert_eq!(fast.find(&pendings), slow.find(&pendings));
+                    }
+                }
+            }
+        }
+        // The table does exercise the text path, not only the fallback.
+        assert!(exact > 50, "{exact}");
+    }
+
+    #[test]
+    fn form_pairs_decode_as_form_urlencoded_does() {
+        use crate::{RandomSource, SeededRandom};
+        let alphabet = [
+            "&", "=", "%", "+", "2", "B", "F", "a", "é", " ", "%2", "%41", "%e9",
+        ];
+        let mut rng = SeededRandom::new(3);
+        for _ in 0..5000 {
+            let mut bytes = [0u8; 24];
+            rng.fill(&mut bytes).unwrap();
+            let len = usize::from(bytes[0] % 24);
+            let s: String = bytes[1..=len]
+                .iter()
+                .map(|b| alphabet[usize::from(*b) % alphabet.len()])
+                .collect();
+            let ours: Vec<_> = form_pairs(&s).collect();
+            let theirs: Vec<_> = form_urlencoded::parse(s.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{s}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_neither_the_code_nor_the_query() {
+        for (input, mode) in [
+            (
+                "http://127.0.0.1/cb?state=s&code=the-secret-code",
+                ResponseMode::Query,
+            ),
+            (
+                "https://app.example.com/cb#state=s&code=the-secret-code",
+                ResponseMode::Fragment,
+            ),
+        ] {
+            let redirect = Url::parse(input.split(['?', '#']).next().unwrap()).unwrap();
+            for parsed in [
+                CallbackResponse::parse(input, mode).unwrap(),
+                CallbackResponse::parse_at(input, mode, &redirect).unwrap(),
+            ] {
+                let dbg = format!("{parsed:?}");
+                assert!(!dbg.contains("the-secret-code"), "{dbg}");
+                assert!(dbg.contains(redirect.as_str()), "{dbg}");
+            }
+        }
     }
 
     #[test]

@@ -292,73 +292,110 @@ pub(crate) fn check_scope_str(value: &str) -> Result<ScopeSummary<'_>, ScopeErro
     if value.is_empty() {
         return Err(ScopeError::Empty);
     }
+    // Beyond a handful of tokens, keeping them for the second pass and searching for repeats pairwise
+    // would cost more than splitting again; repeats are then not looked for.
+    const KEPT: usize = 16;
+    let mut kept: [&str; KEPT] = [""; KEPT];
+    let mut count = 0;
     for token in value.split(' ') {
         if token.is_empty() {
             return Err(ScopeError::EmptyToken);
         }
-        if let Some(found) = first_invalid_char(token) {
+        if !token.bytes().all(|b| is_scope_token_char(char::from(b))) {
             return Err(ScopeError::InvalidCharacter {
                 token: token.to_owned(),
-                found,
+                found: first_invalid_char(token).unwrap_or(char::REPLACEMENT_CHARACTER),
             });
         }
-    }
-    // Beyond a handful of tokens, a pairwise search for repeats would cost more than building a
-    // `Scope`; callers then normalize through `Scope::parse`.
-    const PAIRWISE_LIMIT: usize = 16;
-    let mut seen: [&str; PAIRWISE_LIMIT] = [""; PAIRWISE_LIMIT];
-    let mut normalized = true;
-    let mut has_matrix_api = false;
-    let mut stable = None;
-    let mut unstable = None;
-    let mut device: Option<&str> = None;
-    let mut device_id = None;
-    for (i, token) in value.split(' ').enumerate() {
-        match seen.get_mut(i) {
-            Some(slot) => {
-                *slot = token;
-                if seen.iter().take(i).any(|t| *t == token) {
-                    normalized = false;
-                }
-            }
-            None => normalized = false,
+        if let Some(slot) = kept.get_mut(count) {
+            *slot = token;
         }
-        has_matrix_api |= is_api_token(token);
+        count += 1;
+    }
+    let mut matrix = MatrixRules::default();
+    if count <= KEPT {
+        let tokens = kept.get(..count).unwrap_or_default();
+        for (i, token) in tokens.iter().enumerate() {
+            matrix.token(token)?;
+            if tokens.iter().take(i).any(|t| t == token) {
+                matrix.normalized = false;
+            }
+        }
+    } else {
+        matrix.normalized = false;
+        for token in value.split(' ') {
+            matrix.token(token)?;
+        }
+    }
+    matrix.finish()
+}
+
+/// The Matrix rules of [`check_scope_str`], token by token.
+struct MatrixRules<'a> {
+    stable: Option<&'a str>,
+    unstable: Option<&'a str>,
+    device: Option<&'a str>,
+    device_id: Option<&'a str>,
+    has_matrix_api: bool,
+    normalized: bool,
+}
+
+impl Default for MatrixRules<'_> {
+    fn default() -> Self {
+        Self {
+            stable: None,
+            unstable: None,
+            device: None,
+            device_id: None,
+            has_matrix_api: false,
+            normalized: true,
+        }
+    }
+}
+
+impl<'a> MatrixRules<'a> {
+    fn token(&mut self, token: &'a str) -> Result<(), ScopeError> {
+        self.has_matrix_api |= is_api_token(token);
         match ScopeFlavor::of_token(token) {
-            Some(ScopeFlavor::Stable) => stable = stable.or(Some(token)),
-            Some(ScopeFlavor::Unstable) => unstable = unstable.or(Some(token)),
-            None => {}
+            Some(ScopeFlavor::Stable) => self.stable = self.stable.or(Some(token)),
+            Some(ScopeFlavor::Unstable) => self.unstable = self.unstable.or(Some(token)),
+            None => return Ok(()),
         }
-        if let Some(id) = device_id_of(token) {
-            // The same token again collapses in a `Scope`: not a second device.
-            if device == Some(token) {
-                continue;
-            }
-            DeviceId::check(id).map_err(|source| ScopeError::InvalidDeviceId {
-                token: token.to_owned(),
-                source,
-            })?;
-            if let Some(first) = device {
-                return Err(ScopeError::MultipleDeviceScopes {
-                    first: first.to_owned(),
-                    second: token.to_owned(),
-                });
-            }
-            device = Some(token);
-            device_id = Some(id);
+        let Some(id) = device_id_of(token) else {
+            return Ok(());
+        };
+        // The same token again collapses in a `Scope`: not a second device.
+        if self.device == Some(token) {
+            return Ok(());
         }
+        DeviceId::check(id).map_err(|source| ScopeError::InvalidDeviceId {
+            token: token.to_owned(),
+            source,
+        })?;
+        if let Some(first) = self.device {
+            return Err(ScopeError::MultipleDeviceScopes {
+                first: first.to_owned(),
+                second: token.to_owned(),
+            });
+        }
+        self.device = Some(token);
+        self.device_id = Some(id);
+        Ok(())
     }
-    if let (Some(s), Some(u)) = (stable, unstable) {
-        return Err(ScopeError::MixedFlavors {
-            stable: s.to_owned(),
-            unstable: u.to_owned(),
-        });
+
+    fn finish(self) -> Result<ScopeSummary<'a>, ScopeError> {
+        if let (Some(s), Some(u)) = (self.stable, self.unstable) {
+            return Err(ScopeError::MixedFlavors {
+                stable: s.to_owned(),
+                unstable: u.to_owned(),
+            });
+        }
+        Ok(ScopeSummary {
+            device_id: self.device_id,
+            has_matrix_api: self.has_matrix_api,
+            normalized: self.normalized,
+        })
     }
-    Ok(ScopeSummary {
-        device_id,
-        has_matrix_api,
-        normalized,
-    })
 }
 
 /// The first character of `token` that RFC 6749 does not allow in a scope token.

@@ -197,9 +197,11 @@ fn callback() -> Operation {
     );
     let ours_entries = entries.clone();
     let ours_input = input.clone();
+    // The application's own redirect URI, which it sends in every authorization request.
+    let redirect = Url::parse(fx::REDIRECT_URI).expect("redirect URI");
     let ours = move || {
-        let response =
-            CallbackResponse::parse(&ours_input, ResponseMode::Fragment).expect("callback parses");
+        let response = CallbackResponse::parse_at(&ours_input, ResponseMode::Fragment, &redirect)
+            .expect("callback parses");
         let pending = ours_entries
             .get(response.state().expect("state"))
             .expect("known state");
@@ -235,7 +237,7 @@ fn callback() -> Operation {
         name: "callback URL parse + state lookup",
         ours: Contender::new(
             "ours",
-            "CallbackResponse::parse + lookup by state + verify (state, redirect URI, iss)",
+            "CallbackResponse::parse_at (the app's redirect URI) + lookup by state + verify (state, redirect URI, iss)",
             ours,
         ),
         reference: Some(Contender::new(

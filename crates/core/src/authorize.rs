@@ -340,13 +340,44 @@ impl<'a> AuthorizationRequest<'a> {
             }
         }
         if let (Some(flavor), true) = (self.scope.flavor(), self.scope.device_token().is_some()) {
-            if !self.scope.contains(&flavor.api_token()) {
+            if !self.scope.contains(flavor.api_token_str()) {
                 return Err(AuthorizeError::DeviceScopeWithoutApiScope {
                     scope: self.scope.to_string(),
                 });
             }
         }
         Ok(mode)
+    }
+
+    /// The authorization URL: the endpoint with the request's parameters added to its query.
+    fn url(&self, mode: ResponseMode, state: &str, challenge: &str, nonce: Option<&Secret>) -> Url {
+        let mut url = self.metadata.authorization_endpoint.clone();
+        // Appending pair by pair encodes straight into the URL. (Writing the query into a string of
+        // its own and setting it with `Url::set_query` costs more: the URL parser walks the whole
+        // query again, character by character.)
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", self.redirect_uri.as_str())
+            .append_pair("scope", &joined(|| self.scope.tokens()))
+            .append_pair("state", state)
+            .append_pair("response_mode", mode.as_str())
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", pkce::S256);
+        if !self.prompts.is_empty() {
+            q.append_pair(
+                "prompt",
+                &joined(|| self.prompts.iter().map(|p| p.as_str())),
+            );
+        }
+        if let Some(hint) = &self.login_hint {
+            q.append_pair("login_hint", hint.as_str());
+        }
+        if let Some(nonce) = nonce {
+            q.append_pair("nonce", nonce.expose());
+        }
+        drop(q);
+        url
     }
 
     /// Checks the request against the metadata, draws the PKCE verifier, `state` and `nonce` from `rng`,
@@ -385,29 +416,7 @@ impl<'a> AuthorizationRequest<'a> {
             .nonce
             .then(|| Secret::new(pkce::state_from_random_bytes(nonce_bytes)));
         let md = self.metadata;
-        let mut url = md.authorization_endpoint.clone();
-        {
-            let scope = self.scope.to_string();
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.client_id)
-                .append_pair("redirect_uri", self.redirect_uri.as_str())
-                .append_pair("scope", &scope)
-                .append_pair("state", &state)
-                .append_pair("response_mode", mode.as_str())
-                .append_pair("code_challenge", pkce.challenge())
-                .append_pair("code_challenge_method", pkce::S256);
-            if !self.prompts.is_empty() {
-                let joined: Vec<&str> = self.prompts.iter().map(|p| p.as_str()).collect();
-                q.append_pair("prompt", &joined.join(" "));
-            }
-            if let Some(hint) = &self.login_hint {
-                q.append_pair("login_hint", hint.as_str());
-            }
-            if let Some(nonce) = &nonce {
-                q.append_pair("nonce", nonce.expose());
-            }
-        }
+        let url = self.url(mode, &state, pkce.challenge(), nonce.as_ref());
         let pending = PendingAuthorization {
             state,
             issuer: md.issuer.clone(),
@@ -425,6 +434,18 @@ impl<'a> AuthorizationRequest<'a> {
         };
         Ok(AuthorizationStart { url, pending })
     }
+}
+
+/// `parts` joined by spaces, in one allocation.
+fn joined<'a, I: Iterator<Item = &'a str>>(parts: impl Fn() -> I) -> String {
+    let mut out = String::with_capacity(parts().map(|p| p.len() + 1).sum());
+    for (i, part) in parts().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// The Matrix specification's choice: `fragment` for an `https` redirect URI, `query` otherwise
@@ -807,6 +828,108 @@ mod tests {
             );
             let expected_nonce = nonce.then(|| pkce::generate_nonce(&mut separate).unwrap());
             assert_eq!(start.pending.nonce, expected_nonce);
+        }
+    }
+
+    /// The query written in one string is, byte for byte, what appending pair by pair to the `Url`
+    /// gave before.
+    #[test]
+    fn url_equals_pairwise_appending() {
+        fn pairwise(start: &AuthorizationStart, request: &AuthorizationRequest<'_>) -> Url {
+            let p = &start.pending;
+            let mut url = request.metadata.authorization_endpoint.clone();
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &request.client_id)
+                .append_pair("redirect_uri", request.redirect_uri.as_str())
+                .append_pair("scope", &request.scope.to_string())
+                .append_pair("state", &p.state)
+                .append_pair("response_mode", p.response_mode.as_str())
+                .append_pair(
+                    "code_challenge",
+                    &pkce::s256_challenge(p.code_verifier.expose()),
+                )
+                .append_pair("code_challenge_method", pkce::S256);
+            if !request.prompts.is_empty() {
+                let joined: Vec<&str> = request.prompts.iter().map(|p| p.as_str()).collect();
+                q.append_pair("prompt", &joined.join(" "));
+            }
+            if let Some(hint) = &request.login_hint {
+                q.append_pair("login_hint", hint.as_str());
+            }
+            if let Some(nonce) = &p.nonce {
+                q.append_pair("nonce", nonce.expose());
+            }
+            drop(q);
+            url
+        }
+        let endpoints = [
+            "https://account.example.com/oauth2/auth",
+            "https://account.example.com/auth?tenant=x&a=%20b",
+            "https://account.example.com/auth?",
+            "http://127.0.0.1:8080/auth#frag",
+        ];
+        for (i, endpoint) in endpoints.into_iter().enumerate() {
+            let md = metadata(serde_json::json!({
+                "authorization_endpoint": endpoint,
+                "prompt_values_supported": ["create", "login"],
+            }));
+            for (client, redirect) in [
+                ("s6BhdRkqt3", "https://app.example.com/oauth2-callback"),
+                ("c l+i&e=n%t/é", "http://127.0.0.1:5173/cb?x=1&y=é"),
+                ("01JA", "com.example.app:/callback"),
+            ] {
+                let scope = Scope::matrix(DeviceId::parse("A*B.C-D_E~!$'()").unwrap())
+                    .openid()
+                    .extra("urn:matrix:client:com.example.msc9999.foo")
+                    .build()
+                    .unwrap();
+                let mut request =
+                    AuthorizationRequest::new(&md, client, Url::parse(redirect).unwrap(), scope);
+                if i % 2 == 0 {
+                    request = request
+                        .prompt_create()
+                        .prompt(Prompt::Login)
+                        .login_hint(LoginHint::mxid("@ali+ce:example.com").unwrap())
+                        .with_nonce();
+                }
+                let start = request
+                    .clone()
+                    .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(i as u64))
+                    .unwrap();
+                assert_eq!(start.url.as_str(), pairwise(&start, &request).as_str());
+            }
+        }
+    }
+
+    /// A login through `PrefetchedRandom` calls the source once and gets the values direct draws
+    /// give.
+    #[test]
+    fn a_prefetched_login_is_one_draw_with_the_same_values() {
+        let md = metadata(serde_json::json!({}));
+        let redirect = Url::parse("https://app.example.com/cb").unwrap();
+        for nonce in [false, true] {
+            let login = |rng: &mut dyn RandomSource| {
+                let device = DeviceId::generate(rng).unwrap();
+                let mut request = AuthorizationRequest::new(
+                    &md,
+                    "c",
+                    redirect.clone(),
+                    Scope::matrix(device).build().unwrap(),
+                );
+                if nonce {
+                    request = request.with_nonce();
+                }
+                request.build(Timestamp::UNIX_EPOCH, rng).unwrap()
+            };
+            let direct = login(&mut SeededRandom::new(8));
+            let mut counting = CountingRandom(SeededRandom::new(8), 0);
+            let prefetched = login(&mut crate::PrefetchedRandom::for_login(&mut counting));
+            assert_eq!(
+                counting.1, 1,
+                "one draw for device id, verifier, state and nonce"
+            );
+            assert_eq!(prefetched, direct);
         }
     }
 

@@ -64,7 +64,10 @@ pub use pkce::{Pkce, PkceError};
     feature = "wasm-js"
 ))]
 pub use random::OsRandom;
-pub use random::{RandomError, RandomSource, SeededRandom};
+pub use random::{
+    LOGIN_RANDOM_BYTES, MAX_PREFETCH_BYTES, PrefetchedRandom, RandomError, RandomSource,
+    SeededRandom,
+};
 pub use refresh::{
     RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy, RefreshReason,
     RefreshTicket,

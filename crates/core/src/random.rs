@@ -1,5 +1,7 @@
 //! Randomness as an input: the core never draws random bytes from a hidden source.
 
+use zeroize::Zeroize;
+
 /// Randomness could not be obtained from the operating system.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the random source failed: {0}")]
@@ -33,6 +35,141 @@ pub struct OsRandom;
 impl RandomSource for OsRandom {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
         getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))
+    }
+}
+
+/// Random bytes a Matrix login draws: 32 for the device id, 32 for the PKCE verifier, 24 for the
+/// `state` and 24 for an OpenID Connect `nonce`.
+pub const LOGIN_RANDOM_BYTES: usize = 112;
+
+/// The most bytes a [`PrefetchedRandom`] holds.
+pub const MAX_PREFETCH_BYTES: usize = 256;
+
+/// Draws the bytes of several values in one call of another source, then hands them out in order.
+///
+/// With [`OsRandom`] every [`fill`](RandomSource::fill) is a system call, which costs more than
+/// everything else a login computes. Create one of these for a login, pass it wherever a
+/// `&mut dyn RandomSource` is asked for ([`DeviceId::generate`](crate::DeviceId::generate), then
+/// [`AuthorizationRequest::build`](crate::AuthorizationRequest::build)), and drop it: the source is
+/// called once, on the first fill, for [`capacity`](Self::capacity) bytes.
+///
+/// Rules, so that nothing is reused or kept:
+/// - every byte is handed out at most once, and is wiped from the buffer as it is handed out;
+/// - a fill larger than what is left wipes the rest and draws again (a fill larger than the capacity
+///   goes to the source directly), so a fill never fails for lack of bytes;
+/// - dropping it wipes what was not handed out.
+///
+/// The bytes handed out are the source's bytes, in the order the source gives them. With a
+/// deterministic source such as [`SeededRandom`] (which makes 8 bytes at a time), fills whose
+/// lengths are multiples of 8 get the very bytes they would get from the source directly — a login's
+/// device id, verifier, state and nonce are the same either way — except that unused bytes left at
+/// the end are skipped.
+///
+/// ```
+/// use matrix_oidc_core::{
+///     AuthorizationRequest, AuthorizationServerMetadata, DeviceId, OsRandom, PrefetchedRandom,
+///     Scope, Timestamp,
+/// };
+/// # let metadata: AuthorizationServerMetadata = serde_json::from_str(r#"{
+/// #     "issuer": "https://account.example.com/",
+/// #     "authorization_endpoint": "https://account.example.com/oauth2/auth",
+/// #     "token_endpoint": "https://account.example.com/oauth2/token",
+/// #     "code_challenge_methods_supported": ["S256"] }"#).unwrap();
+/// # let redirect = "https://app.example.com/cb".parse().unwrap();
+/// let mut os = OsRandom;
+/// // One system call for the device id, the PKCE verifier and the state.
+/// let mut rng = PrefetchedRandom::for_login(&mut os);
+/// let scope = Scope::matrix(DeviceId::generate(&mut rng)?).build()?;
+/// let start = AuthorizationRequest::new(&metadata, "client-id", redirect, scope)
+///     .build(Timestamp::from_unix_seconds(1_700_000_000), &mut rng)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PrefetchedRandom<'a> {
+    source: &'a mut dyn RandomSource,
+    buf: [u8; MAX_PREFETCH_BYTES],
+    capacity: usize,
+    /// Bytes drawn into `buf`; `buf[next..drawn]` is what is left to hand out.
+    drawn: usize,
+    next: usize,
+}
+
+impl<'a> PrefetchedRandom<'a> {
+    /// Draws from `source`, `bytes` at a time (at most [`MAX_PREFETCH_BYTES`]).
+    pub fn new(source: &'a mut dyn RandomSource, bytes: usize) -> Self {
+        Self {
+            source,
+            buf: [0; MAX_PREFETCH_BYTES],
+            capacity: bytes.clamp(1, MAX_PREFETCH_BYTES),
+            drawn: 0,
+            next: 0,
+        }
+    }
+
+    /// Enough for one login, nonce included: [`LOGIN_RANDOM_BYTES`].
+    pub fn for_login(source: &'a mut dyn RandomSource) -> Self {
+        Self::new(source, LOGIN_RANDOM_BYTES)
+    }
+
+    /// How many bytes each call of the source draws.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many drawn bytes are left to hand out.
+    pub fn remaining(&self) -> usize {
+        self.drawn - self.next
+    }
+
+    fn wipe_rest(&mut self) {
+        if let Some(rest) = self.buf.get_mut(self.next..self.drawn) {
+            rest.zeroize();
+        }
+        self.next = 0;
+        self.drawn = 0;
+    }
+}
+
+impl RandomSource for PrefetchedRandom<'_> {
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), RandomError> {
+        if out.len() > self.remaining() {
+            self.wipe_rest();
+            if out.len() > self.capacity {
+                return self.source.fill(out);
+            }
+            let target = self
+                .buf
+                .get_mut(..self.capacity)
+                .ok_or_else(|| RandomError("prefetch buffer too small".to_owned()))?;
+            if let Err(e) = self.source.fill(target) {
+                target.zeroize();
+                return Err(e);
+            }
+            self.drawn = self.capacity;
+        }
+        let end = self.next + out.len();
+        let handed = self
+            .buf
+            .get_mut(self.next..end)
+            .ok_or_else(|| RandomError("prefetch buffer too small".to_owned()))?;
+        out.copy_from_slice(handed);
+        handed.zeroize();
+        self.next = end;
+        Ok(())
+    }
+}
+
+impl Drop for PrefetchedRandom<'_> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+impl std::fmt::Debug for PrefetchedRandom<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefetchedRandom")
+            .field("capacity", &self.capacity)
+            .field("remaining", &self.remaining())
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,6 +228,61 @@ mod tests {
         b.fill(&mut y).unwrap();
         assert_ne!(x, y);
         assert!(x.iter().any(|&v| v != 0));
+    }
+
+    /// Counts the calls to the source: each is a system call with the OS source.
+    struct Counting(SeededRandom, usize);
+    impl RandomSource for Counting {
+        fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
+            self.1 += 1;
+            self.0.fill(buf)
+        }
+    }
+
+    #[test]
+    fn prefetched_hands_out_the_source_bytes_once_and_wipes_them() {
+        let mut direct = SeededRandom::new(5);
+        let mut counting = Counting(SeededRandom::new(5), 0);
+        let mut pre = PrefetchedRandom::new(&mut counting, 64);
+        for len in [32, 24, 8] {
+            let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+            direct.fill(&mut a).unwrap();
+            pre.fill(&mut b).unwrap();
+            assert_eq!(a, b, "fill of {len}");
+        }
+        assert_eq!(pre.remaining(), 0);
+        // Handed-out bytes are gone from the buffer.
+        assert!(pre.buf.iter().all(|&b| b == 0));
+        // More than is left: a new draw; more than the capacity: straight from the source.
+        let mut b = [0u8; 16];
+        pre.fill(&mut b).unwrap();
+        assert_eq!(pre.remaining(), 48);
+        assert!(pre.buf.get(..16).unwrap().iter().all(|&b| b == 0));
+        assert!(pre.buf.get(16..64).unwrap().iter().any(|&b| b != 0));
+        let mut big = [0u8; 100];
+        pre.fill(&mut big).unwrap();
+        assert_eq!(pre.remaining(), 0, "the rest was wiped, not kept");
+        assert!(pre.buf.iter().all(|&b| b == 0));
+        drop(pre);
+        assert_eq!(counting.1, 3);
+    }
+
+    #[test]
+    fn prefetched_passes_failures_on() {
+        struct Failing;
+        impl RandomSource for Failing {
+            fn fill(&mut self, _: &mut [u8]) -> Result<(), RandomError> {
+                Err(RandomError("no entropy".into()))
+            }
+        }
+        let mut failing = Failing;
+        let mut pre = PrefetchedRandom::for_login(&mut failing);
+        assert_eq!(
+            pre.fill(&mut [0u8; 8]),
+            Err(RandomError("no entropy".into()))
+        );
+        assert_eq!(pre.remaining(), 0);
+        assert!(!format!("{pre:?}").contains("buf"));
     }
 
     #[test]

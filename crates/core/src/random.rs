@@ -160,7 +160,8 @@ impl RandomSource for PrefetchedRandom<'_> {
 
 impl Drop for PrefetchedRandom<'_> {
     fn drop(&mut self) {
-        self.buf.zeroize();
+        // Handed-out bytes were wiped as they left; the rest goes now.
+        self.wipe_rest();
     }
 }
 

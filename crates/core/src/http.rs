@@ -378,12 +378,12 @@ impl<'a, const N: usize> SecretAnswer<'a, N> {
         }
         let body =
             check_json_head(response, expect, &[200]).map_err(SecretAnswerError::Response)?;
-        let seed = members::Object { names };
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|v| {
-            de.end()?;
-            Ok(v)
-        });
+        // A body checked as UTF-8 once, up front, is read as text: serde_json then skips its check
+        // of every string. Any other body is read as bytes, which refuses it as before.
+        let parsed = match std::str::from_utf8(body) {
+            Ok(text) => members::read(serde_json::Deserializer::from_str(text), names),
+            Err(_) => members::read(serde_json::Deserializer::from_slice(body), names),
+        };
         match parsed {
             Ok(Some(values)) => Ok(Self { names, values }),
             Ok(None) => Err(SecretAnswerError::Invalid {
@@ -454,6 +454,16 @@ mod members {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     use std::borrow::Cow;
     use std::fmt;
+
+    /// Reads a whole document: the named members of an object, `None` for any other JSON value.
+    pub(super) fn read<'de, R: serde_json::de::Read<'de>, const N: usize>(
+        mut de: serde_json::Deserializer<R>,
+        names: &'static [&'static str; N],
+    ) -> Result<Option<[Member<'de>; N]>, serde_json::Error> {
+        let value = Object { names }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
 
     /// The top-level value: `Some` with the named members of an object, `None` for anything else.
     pub(super) struct Object<const N: usize> {
@@ -779,6 +789,35 @@ mod tests {
                 Err(_) => Err("another error".to_owned()),
             };
             assert_eq!(ours, via_map(body), "{body}");
+        }
+    }
+
+    /// A body that is not UTF-8 is refused with serde_json's own message, as before.
+    #[test]
+    fn non_utf8_answers_are_refused_as_before() {
+        const NAMES: [&str; 1] = ["a"];
+        for body in [
+            &b"{\"a\":\"x\xff\"}"[..],
+            b"{\"z\":\"\xc3\",\"a\":\"x\"}",
+            b"{\"a\":\"x\"}\xff",
+            b"\xef\xbb\xbf{\"a\":\"x\"}",
+        ] {
+            let response = http::Response::builder()
+                .status(200)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec())
+                .unwrap();
+            let expected = serde_json::from_slice::<serde_json::Value>(body)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let ours = match SecretAnswer::read(&response, &Expectations::json(), &NAMES) {
+                Ok(_) => Ok(()),
+                Err(SecretAnswerError::Response(ResponseError::InvalidJson { reason, .. })) => {
+                    Err(reason)
+                }
+                Err(_) => Err("another error".to_owned()),
+            };
+            assert_eq!(ours, expected, "{body:?}");
         }
     }
 

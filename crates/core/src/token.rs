@@ -433,7 +433,7 @@ impl TokenRequest {
             }
             return Err(invalid("access_token", "is missing"));
         };
-        if !access_token.chars().all(|c| c.is_ascii_graphic()) {
+        if !access_token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid(
                 "access_token",
                 "contains characters that cannot be sent in an Authorization header",

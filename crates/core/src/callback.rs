@@ -915,7 +915,7 @@ mod tests {
             format!("#state={STATE}&code=c\u{0}"),
             format!("#state={STATE}&code=c\u{7f}"),
             format!("#state={STATE}&code="),
-            format!("#state=other&code=c"),
+            "#state=other&code=c".to_owned(),
             format!("?state={STATE}&code=c#frag"),
             format!("?state={STATE}&code=c#state=x&code=d"),
             format!("#state={STATE}&code=c?x=1"),

@@ -715,7 +715,9 @@ mod tests {
     #[test]
     fn answers_read_as_a_json_map_would() {
         const NAMES: [&str; 3] = ["a", "b", "n"];
-        fn via_map(body: &str) -> Result<Vec<(Option<String>, Option<Duration>, bool)>, String> {
+        /// Per member: the string, the seconds, whether reading it as a string succeeds.
+        type Read = Vec<(Option<String>, Option<Duration>, bool)>;
+        fn via_map(body: &str) -> Result<Read, String> {
             let value: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
             let Some(obj) = value.as_object() else {
                 return Err("(body)".into());

@@ -177,23 +177,35 @@ impl AuthorizationServerMetadata {
         options: &ValidationOptions,
         expected_issuer: Option<&Url>,
     ) -> Result<Self, MetadataError> {
+        Self::from_document(json, options, expected_issuer).map_err(|e| match e {
+            DocumentError::Syntax(e) => MetadataError::NotAnObject {
+                reason: e.to_string(),
+            },
+            DocumentError::Metadata(e) => e,
+        })
+    }
+
+    /// [`AuthorizationServerMetadata::from_json`], with a document that is not JSON told apart (a
+    /// discovery response reports it as an HTTP-level problem).
+    pub(crate) fn from_document(
+        json: &[u8],
+        options: &ValidationOptions,
+        expected_issuer: Option<&Url>,
+    ) -> Result<Self, DocumentError> {
         // The same answers as `from_json_value(serde_json::from_slice(json)?)`, without building the
         // `Value` (see `raw`); the unnamed members are built only if `extra` is read.
-        let root = raw::read(json).map_err(|e| MetadataError::NotAnObject {
-            reason: e.to_string(),
-        })?;
-        let slots = match root {
+        let slots = match raw::read(json).map_err(DocumentError::Syntax)? {
             raw::Root::Object(slots) => slots,
             raw::Root::NotObject(kind) => {
-                return Err(MetadataError::NotAnObject {
+                return Err(DocumentError::Metadata(MetadataError::NotAnObject {
                     reason: format!("found {kind}"),
-                });
+                }));
             }
         };
         let mut problems = Vec::new();
         let partial = slots.into_partial(json, &mut problems);
         partial.check(options, expected_issuer, &mut problems);
-        Self::complete(partial, problems)
+        Self::complete(partial, problems).map_err(DocumentError::Metadata)
     }
 
     /// The metadata, or the first problem.
@@ -254,6 +266,15 @@ impl AuthorizationServerMetadata {
         Partial::from_metadata(self).check(options, expected_issuer, &mut problems);
         problems.into_iter().next().map_or(Ok(()), Err)
     }
+}
+
+/// Why [`AuthorizationServerMetadata::from_document`] failed.
+#[derive(Debug)]
+pub(crate) enum DocumentError {
+    /// The bytes are not JSON.
+    Syntax(serde_json::Error),
+    /// The JSON is not valid metadata.
+    Metadata(MetadataError),
 }
 
 /// Which URL schemes the metadata's endpoints may use.

@@ -172,6 +172,10 @@ impl AuthorizationServerMetadata {
     /// Returns the first problem in field order; [`AuthorizationServerMetadata::diagnose`] lists all.
     /// Issuers are compared as parsed URLs, so `https://a.example` and `https://a.example/` are equal
     /// while `https://a.example/x` and `https://a.example/x/` are not.
+    ///
+    /// The answer is the same as [`AuthorizationServerMetadata::from_json_value`] on the parsed
+    /// document, but cheaper: the bytes are read straight into the typed fields, and the members no
+    /// field names are kept as the document's bytes until [`extra`](Self::extra) is first read.
     pub fn from_json(
         json: &[u8],
         options: &ValidationOptions,

@@ -285,11 +285,10 @@ fn metadata_body_not_json_or_not_an_object() {
         other => panic!("unexpected request {other}"),
     });
     assert_eq!(r.urls(), [STABLE]);
-    let expected_reason = serde_json::from_str::<serde_json::Value>(
-        r#"{"issuer": "https://account.example.com/","#,
-    )
-    .unwrap_err()
-    .to_string();
+    let expected_reason =
+        serde_json::from_str::<serde_json::Value>(r#"{"issuer": "https://account.example.com/","#)
+            .unwrap_err()
+            .to_string();
     match r.error() {
         DiscoveryError::Http {
             url,

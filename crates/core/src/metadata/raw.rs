@@ -571,6 +571,40 @@ fn put<'de>(slots: &mut [Slot<'de>], i: usize, value: Slot<'de>) {
 mod tests {
     use super::*;
 
+    /// `MetadataField::ALL` lists every variant (a new one fails to compile here until it is added,
+    /// and then fails the assertion until `ALL` has it): `ExtraMembers` leaves out exactly these names.
+    #[test]
+    fn all_fields_are_listed() {
+        use MetadataField as F;
+        let position = |f: F| match f {
+            F::Issuer => 0,
+            F::AuthorizationEndpoint => 1,
+            F::TokenEndpoint => 2,
+            F::RevocationEndpoint => 3,
+            F::RegistrationEndpoint => 4,
+            F::ResponseTypesSupported => 5,
+            F::GrantTypesSupported => 6,
+            F::ResponseModesSupported => 7,
+            F::CodeChallengeMethodsSupported => 8,
+            F::DeviceAuthorizationEndpoint => 9,
+            F::IntrospectionEndpoint => 10,
+            F::PushedAuthorizationRequestEndpoint => 11,
+            F::UserinfoEndpoint => 12,
+            F::JwksUri => 13,
+            F::EndSessionEndpoint => 14,
+            F::AccountManagementUri => 15,
+            F::AccountManagementActionsSupported => 16,
+            F::PromptValuesSupported => 17,
+            F::ScopesSupported => 18,
+            F::TokenEndpointAuthMethodsSupported => 19,
+            F::IdTokenSigningAlgValuesSupported => 20,
+            F::AuthorizationResponseIssParameterSupported => 21,
+        };
+        for (i, f) in F::ALL.into_iter().enumerate() {
+            assert_eq!(position(f), i, "{f}");
+        }
+    }
+
     #[test]
     fn every_field_name_has_its_slot() {
         for field in MetadataField::ALL {

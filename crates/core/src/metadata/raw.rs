@@ -571,8 +571,8 @@ fn put<'de>(slots: &mut [Slot<'de>], i: usize, value: Slot<'de>) {
 mod tests {
     use super::*;
 
-    /// `MetadataField::ALL` lists every variant (a new one fails to compile here until it is added,
-    /// and then fails the assertion until `ALL` has it): `ExtraMembers` leaves out exactly these names.
+    /// `MetadataField::ALL` lists every variant in report order: `ExtraMembers` leaves out exactly
+    /// these names. A new variant stops this match from compiling, a reminder to add it to `ALL`.
     #[test]
     fn all_fields_are_listed() {
         use MetadataField as F;

@@ -277,6 +277,17 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
     ok_statuses: &[u16],
     sensitive: bool,
 ) -> Result<T, ResponseError> {
+    let body = json_body(response, expect, ok_statuses)?;
+    serde_json::from_slice(body).map_err(|e| invalid_json(&e, body, sensitive))
+}
+
+/// [`check_json`] up to the parse: the body of a response with an expected status and a JSON content
+/// type, for a caller that reads the JSON its own way.
+pub(crate) fn json_body<'r, B: AsRef<[u8]>>(
+    response: &'r http::Response<B>,
+    expect: &Expectations,
+    ok_statuses: &[u16],
+) -> Result<&'r [u8], ResponseError> {
     check_envelope(response, expect)?;
     if !ok_statuses.contains(&response.status().as_u16()) {
         return Err(error_from_response(response));
@@ -290,15 +301,23 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
             found: ct.map(str::to_owned),
         });
     }
-    let body = response.body().as_ref();
-    serde_json::from_slice(body).map_err(|e| ResponseError::InvalidJson {
-        reason: e.to_string(),
+    Ok(response.body().as_ref())
+}
+
+/// How [`check_json`] reports a body that is not JSON.
+pub(crate) fn invalid_json(
+    error: &serde_json::Error,
+    body: &[u8],
+    sensitive: bool,
+) -> ResponseError {
+    ResponseError::InvalidJson {
+        reason: error.to_string(),
         body: if sensitive {
             BodyExcerpt::withheld(body)
         } else {
             BodyExcerpt::new(body)
         },
-    })
+    }
 }
 
 /// Why an answer that may carry secrets could not be read; each endpoint maps this onto its own

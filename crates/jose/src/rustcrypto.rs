@@ -1,10 +1,6 @@
 //! The RustCrypto backend.
 
-use matrix_oidc_core::oidc::{
-    EcCurve, Jwk, JwkKey, JwsAlgorithm, JwsVerifier, MAX_RSA_BITS, VerifyError,
-};
-use p256::ecdsa::signature::Verifier as _;
-use sha2::{Sha256, Sha384, Sha512};
+use matrix_oidc_core::oidc::{EcCurve, Jwk, JwkKey, JwsAlgorithm, JwsVerifier, VerifyError};
 
 /// JWS verification on the RustCrypto crates (`rsa`, `p256`, `p384`, `ed25519-dalek`).
 ///
@@ -14,11 +10,21 @@ use sha2::{Sha256, Sha384, Sha512};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RustCryptoVerifier;
 
+// The RSA and ECDSA primitives come from one of two generations of the RustCrypto crates: `rsa`
+// 0.9 / `p256` 0.13 / `p384` 0.13 by default, `rsa` 0.10 / `p256` 0.14 / `p384` 0.14 with the
+// feature `rustcrypto-next` (see the crate docs). Each module has the same items.
+#[cfg(not(feature = "rustcrypto-next"))]
+#[path = "rustcrypto/current.rs"]
+mod primitives;
+#[cfg(feature = "rustcrypto-next")]
+#[path = "rustcrypto/next.rs"]
+mod primitives;
+
 /// A JWK as the RustCrypto crates use it.
 enum Prepared {
-    Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    Rsa(primitives::RsaKey),
+    P256(primitives::P256Key),
+    P384(primitives::P384Key),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -28,27 +34,18 @@ impl Prepared {
             reason: reason.to_owned(),
         };
         Ok(match key {
-            JwkKey::Rsa(k) => Self::Rsa(
-                rsa::RsaPublicKey::new_with_max_size(
-                    rsa::BigUint::from_bytes_be(k.modulus()),
-                    rsa::BigUint::from_bytes_be(k.exponent()),
-                    MAX_RSA_BITS,
-                )
-                .map_err(|e| VerifyError::InvalidKey {
-                    reason: e.to_string(),
-                })?,
-            ),
+            JwkKey::Rsa(k) => Self::Rsa(primitives::rsa_key(k.modulus(), k.exponent())?),
             JwkKey::Ec(k) => {
                 let mut buf = [0u8; 97];
                 let sec1 = k.write_sec1_uncompressed(&mut buf);
                 match k.curve() {
                     EcCurve::P256 => Self::P256(
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
-                            .map_err(|_| invalid("the P-256 point is not on the curve"))?,
+                        primitives::p256_key(sec1)
+                            .ok_or_else(|| invalid("the P-256 point is not on the curve"))?,
                     ),
                     EcCurve::P384 => Self::P384(
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
-                            .map_err(|_| invalid("the P-384 point is not on the curve"))?,
+                        primitives::p384_key(sec1)
+                            .ok_or_else(|| invalid("the P-384 point is not on the curve"))?,
                     ),
                     _ => return Err(invalid("unsupported curve")),
                 }
@@ -92,61 +89,12 @@ impl JwsVerifier for RustCryptoVerifier {
             });
         }
         key.with_prepared(Prepared::new, |prepared| match prepared {
-            Prepared::Rsa(k) => rsa_verify(alg, k, signing_input, signature),
-            Prepared::P256(k) => p256_verify(k, signing_input, signature),
-            Prepared::P384(k) => p384_verify(k, signing_input, signature),
+            Prepared::Rsa(k) => primitives::rsa_verify(alg, k, signing_input, signature),
+            Prepared::P256(k) => primitives::p256_verify(k, signing_input, signature),
+            Prepared::P384(k) => primitives::p384_verify(k, signing_input, signature),
             Prepared::Ed25519(k) => ed25519_verify(k, signing_input, signature),
         })?
     }
-}
-
-fn rsa_verify(
-    alg: JwsAlgorithm,
-    public: &rsa::RsaPublicKey,
-    input: &[u8],
-    sig: &[u8],
-) -> Result<(), VerifyError> {
-    use rsa::{Pkcs1v15Sign, Pss};
-    use sha2::Digest;
-    // The scheme objects of `rsa` verify a digest with a borrowed key, so the prepared key is used
-    // as it is. PSS: RFC 7518 §3.5 fixes the salt length to the hash length, which `Pss::new`
-    // requires.
-    let result = match alg {
-        JwsAlgorithm::Rs256 => {
-            public.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(input), sig)
-        }
-        JwsAlgorithm::Rs384 => {
-            public.verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(input), sig)
-        }
-        JwsAlgorithm::Rs512 => {
-            public.verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(input), sig)
-        }
-        JwsAlgorithm::Ps256 => public.verify(Pss::new::<Sha256>(), &Sha256::digest(input), sig),
-        JwsAlgorithm::Ps384 => public.verify(Pss::new::<Sha384>(), &Sha384::digest(input), sig),
-        JwsAlgorithm::Ps512 => public.verify(Pss::new::<Sha512>(), &Sha512::digest(input), sig),
-        _ => return Err(VerifyError::KeyMismatch { alg }),
-    };
-    result.map_err(|_| VerifyError::InvalidSignature)
-}
-
-fn p256_verify(
-    key: &p256::ecdsa::VerifyingKey,
-    input: &[u8],
-    sig: &[u8],
-) -> Result<(), VerifyError> {
-    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| VerifyError::InvalidSignature)?;
-    key.verify(input, &sig)
-        .map_err(|_| VerifyError::InvalidSignature)
-}
-
-fn p384_verify(
-    key: &p384::ecdsa::VerifyingKey,
-    input: &[u8],
-    sig: &[u8],
-) -> Result<(), VerifyError> {
-    let sig = p384::ecdsa::Signature::from_slice(sig).map_err(|_| VerifyError::InvalidSignature)?;
-    key.verify(input, &sig)
-        .map_err(|_| VerifyError::InvalidSignature)
 }
 
 fn ed25519_verify(

@@ -28,6 +28,11 @@ const IO_CRATES: &[&str] = &[
 /// Matrix users do not pay for OpenID Connect.
 const CORE_FORBIDDEN: &[&str] = &["rsa", "p256", "p384", "ed25519-dalek", "ring", "aws-lc-rs"];
 
+/// Crates the core's default build must not compile: the `async-trait` macro (and `syn`'s full
+/// parser behind it) belongs to the opt-in `transport` feature, which keeps the core's clean build
+/// short for programs that drive it with their own IO.
+const CORE_DEFAULT_FORBIDDEN: &[&str] = &["async-trait"];
+
 /// The same for the async client without its `oidc` feature (the JOSE crate included).
 const CLIENT_FORBIDDEN: &[&str] = &[
     "matrix-oidc-jose",
@@ -244,6 +249,11 @@ fn sans_io() -> Result {
             }
             if *krate == "matrix-oidc-core" && CORE_FORBIDDEN.contains(&name) {
                 return Err(format!("{krate} depends on the crypto crate {name}"));
+            }
+            if *krate == "matrix-oidc-core" && CORE_DEFAULT_FORBIDDEN.contains(&name) {
+                return Err(format!(
+                    "{krate} compiles {name} without its `transport` feature"
+                ));
             }
         }
         println!("{krate}: no IO crate in its normal dependencies");

@@ -10,6 +10,11 @@
 //!   transport must enforce and the handlers re-check.
 //! * Errors are one `#[non_exhaustive]` enum per area, with variants a caller can match on.
 //! * Builds for `wasm32-unknown-unknown`.
+//!
+//! Features (all off by default): `transport` adds the async `transport::HttpClient`
+//! trait that the transport crates implement (it brings in the `async-trait` macro);
+//! `wasm-js` gives [`OsRandom`] the browser's random source on
+//! `wasm32-unknown-unknown`.
 
 #![doc = include_str!("../doc/login-flow.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -78,7 +83,9 @@ pub use secret::Secret;
 pub use session::{PendingAuthorization, ResponseMode, Session, TokenSet};
 pub use time::Timestamp;
 pub use token::{GrantKind, LogoutPolicy, TokenError, TokenRequest};
-pub use transport::{HttpClient, TransportError};
+#[cfg(feature = "transport")]
+pub use transport::HttpClient;
+pub use transport::TransportError;
 pub use whoami::{Whoami, WhoamiError, WhoamiRequest};
 
 /// The RFC 8628 device authorization grant type.

@@ -1,9 +1,10 @@
 //! The one async HTTP trait that transports implement and the async layers drive.
 //!
-//! It lives here, beside [`OutgoingRequest`], so that it is defined exactly once; it is not IO itself
-//! (no runtime, no sockets), only the shape of "send this, give me the response".
-
-use crate::http::OutgoingRequest;
+//! It lives here, beside [`OutgoingRequest`](crate::http::OutgoingRequest), so that it is defined
+//! exactly once; it is not IO itself (no runtime, no sockets), only the shape of "send this, give me
+//! the response". [`TransportError`] is always available; the trait needs the `transport` feature,
+//! which the transports and `matrix-oidc` enable: a program that drives the core with its own IO
+//! does not compile the `async-trait` macro.
 
 /// Why a transport could not produce a response. Never contains header values or bodies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +74,8 @@ impl TransportError {
     }
 }
 
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 /// Sends one request and returns the response with its body read, honouring the request's
 /// [`Expectations`](crate::http::Expectations): at most `max_body_bytes` read (else
 /// [`TransportError::BodyTooLarge`]), redirects returned as responses (never followed), `timeout`
@@ -86,28 +89,31 @@ pub trait HttpClient: MaybeSendSync {
     /// Sends `request`.
     async fn send(
         &self,
-        request: OutgoingRequest,
+        request: crate::http::OutgoingRequest,
     ) -> Result<http::Response<Vec<u8>>, TransportError>;
 }
 
 /// `Send + Sync` on native targets, nothing on wasm32.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "transport", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub trait MaybeSendSync: Send + Sync {}
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "transport", not(target_arch = "wasm32")))]
 impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
 
 /// `Send + Sync` on native targets, nothing on wasm32.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "transport", target_arch = "wasm32"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub trait MaybeSendSync {}
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "transport", target_arch = "wasm32"))]
 impl<T: ?Sized> MaybeSendSync for T {}
 
+#[cfg(feature = "transport")]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl<T: HttpClient + ?Sized> HttpClient for std::sync::Arc<T> {
     async fn send(
         &self,
-        request: OutgoingRequest,
+        request: crate::http::OutgoingRequest,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         (**self).send(request).await
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::any::Any;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::OnceLock;
 
 /// The smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048).
@@ -299,8 +300,18 @@ pub struct Jwk {
 
 /// A verifier's parsed form of one key (see [`Jwk::with_prepared`]). Not part of the key's
 /// identity: keys compare equal, serialize and print the same whether or not one was prepared.
+///
+/// The unwind-safety bounds keep `Jwk` (and the key sets and caches holding it) `UnwindSafe` and
+/// `RefUnwindSafe`, as they were before the slot existed.
 #[derive(Default)]
-struct PreparedSlot(OnceLock<Box<dyn Any + Send + Sync>>);
+struct PreparedSlot(OnceLock<Box<dyn Any + Send + Sync + UnwindSafe + RefUnwindSafe>>);
+
+impl PreparedSlot {
+    fn get<T: Any>(&self) -> Option<Option<&T>> {
+        let stored: &(dyn Any + Send + Sync) = &**self.0.get()?;
+        Some(stored.downcast_ref::<T>())
+    }
+}
 
 impl Clone for PreparedSlot {
     // The parsed form is cheap to rebuild and may not be `Clone`: a copy starts empty.
@@ -455,10 +466,10 @@ impl Jwk {
         use_key: impl FnOnce(&T) -> R,
     ) -> Result<R, E>
     where
-        T: Any + Send + Sync,
+        T: Any + Send + Sync + UnwindSafe + RefUnwindSafe,
     {
-        if let Some(stored) = self.prepared.0.get() {
-            return match stored.downcast_ref::<T>() {
+        if let Some(stored) = self.prepared.get::<T>() {
+            return match stored {
                 Some(form) => Ok(use_key(form)),
                 None => prepare(&self.key).map(|form| use_key(&form)),
             };
@@ -1015,7 +1026,7 @@ mod tests {
             assert_eq!(r, Err("bad point"));
         }
         assert_eq!(attempts.get(), 2);
-        fn shareable<T: Send + Sync>() {}
+        fn shareable<T: Send + Sync + UnwindSafe + RefUnwindSafe>() {}
         shareable::<JwkSet>();
     }
 

@@ -4,14 +4,27 @@
 
 use libfuzzer_sys::fuzz_target;
 use matrix_oidc_core::discovery::{DiscoveryOptions, MatrixDiscovery, Step};
-use matrix_oidc_core::metadata::{Profile, ValidationOptions};
+use matrix_oidc_core::metadata::{MetadataError, Profile, ValidationOptions};
 use matrix_oidc_core::{AuthorizationServerMetadata, Timestamp};
 use matrix_oidc_fuzz::response;
 
 fuzz_target!(|data: &[u8]| {
     let issuer = url::Url::parse("https://auth.example.org/").ok();
+    let value = serde_json::from_slice::<serde_json::Value>(data);
     for options in [ValidationOptions::matrix(), ValidationOptions::oauth()] {
-        match AuthorizationServerMetadata::from_json(data, &options, issuer.as_ref()) {
+        let read = AuthorizationServerMetadata::from_json(data, &options, issuer.as_ref());
+        // `from_json` reads the bytes itself; it must answer exactly as parsing a `Value` first
+        // (what it did before) and validating that, unknown members and first problem included.
+        let through_value = match &value {
+            Ok(v) => {
+                AuthorizationServerMetadata::from_json_value(v.clone(), &options, issuer.as_ref())
+            }
+            Err(e) => Err(MetadataError::NotAnObject {
+                reason: e.to_string(),
+            }),
+        };
+        assert_eq!(read, through_value);
+        match read {
             Ok(m) => {
                 // What validation accepted, it accepts again (a stored copy is re-validated).
                 assert!(m.validate(&options, issuer.as_ref()).is_ok());
@@ -24,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let Ok(value) = serde_json::from_slice(data) {
+    if let Ok(value) = value {
         let _ = AuthorizationServerMetadata::diagnose(value, &ValidationOptions::matrix(), None);
     }
 

@@ -45,7 +45,10 @@ const CLIENT_FORBIDDEN: &[&str] = &[
 ];
 
 /// Optional features whose code the default test run does not build, tested on their own.
-const FEATURE_TESTS: &[(&str, &str)] = &[("matrix-oidc-jose", "ring")];
+const FEATURE_TESTS: &[(&str, &str)] = &[
+    ("matrix-oidc-jose", "ring"),
+    ("matrix-oidc-jose", "rustcrypto-next"),
+];
 
 /// Seconds each fuzz target runs in the smoke run: enough to load the seeds and mutate a little,
 /// the point being that every target still builds and starts.

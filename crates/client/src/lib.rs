@@ -61,7 +61,8 @@
 //! * `AuthSession::userinfo()` (its `sub` must be the ID token's) and
 //!   `AuthSession::end_session_url()` (RP-initiated logout).
 //!
-//! `oidc-ring` uses `ring` instead of the RustCrypto crates for signatures.
+//! `oidc-ring` uses `ring` instead of the RustCrypto crates for signatures; `oidc-rustcrypto-next`
+//! keeps RustCrypto on its newer `rsa`/`p256`/`p384` releases (faster; needs Rust 1.87).
 //!
 //! ## No runtime of its own
 //!

@@ -277,23 +277,17 @@ pub fn check_json<T: serde::de::DeserializeOwned, B: AsRef<[u8]>>(
     ok_statuses: &[u16],
     sensitive: bool,
 ) -> Result<T, ResponseError> {
-    let body = check_json_head(response, expect, ok_statuses)?;
-    serde_json::from_slice(body).map_err(|e| ResponseError::InvalidJson {
-        reason: e.to_string(),
-        body: if sensitive {
-            BodyExcerpt::withheld(body)
-        } else {
-            BodyExcerpt::new(body)
-        },
-    })
+    let body = json_body(response, expect, ok_statuses)?;
+    serde_json::from_slice(body).map_err(|e| invalid_json(&e, body, sensitive))
 }
 
-/// [`check_json`] up to the body: envelope, status, JSON content type. Returns the body.
-fn check_json_head<'b, B: AsRef<[u8]>>(
-    response: &'b http::Response<B>,
+/// [`check_json`] up to the parse: the body of a response with an expected status and a JSON content
+/// type, for a caller that reads the JSON its own way.
+pub(crate) fn json_body<'r, B: AsRef<[u8]>>(
+    response: &'r http::Response<B>,
     expect: &Expectations,
     ok_statuses: &[u16],
-) -> Result<&'b [u8], ResponseError> {
+) -> Result<&'r [u8], ResponseError> {
     check_envelope(response, expect)?;
     if !ok_statuses.contains(&response.status().as_u16()) {
         return Err(error_from_response(response));
@@ -308,6 +302,22 @@ fn check_json_head<'b, B: AsRef<[u8]>>(
         });
     }
     Ok(response.body().as_ref())
+}
+
+/// How [`check_json`] reports a body that is not JSON.
+pub(crate) fn invalid_json(
+    error: &serde_json::Error,
+    body: &[u8],
+    sensitive: bool,
+) -> ResponseError {
+    ResponseError::InvalidJson {
+        reason: error.to_string(),
+        body: if sensitive {
+            BodyExcerpt::withheld(body)
+        } else {
+            BodyExcerpt::new(body)
+        },
+    }
 }
 
 /// Why an answer that may carry secrets could not be read; each endpoint maps this onto its own
@@ -376,8 +386,7 @@ impl<'a, const N: usize> SecretAnswer<'a, N> {
                 }
             });
         }
-        let body =
-            check_json_head(response, expect, &[200]).map_err(SecretAnswerError::Response)?;
+        let body = json_body(response, expect, &[200]).map_err(SecretAnswerError::Response)?;
         // A body checked as UTF-8 once, up front, is read as text: serde_json then skips its check
         // of every string. Any other body is read as bytes, which refuses it as before.
         let parsed = match std::str::from_utf8(body) {

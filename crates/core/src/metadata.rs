@@ -45,6 +45,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
+mod extra;
+mod raw;
+
+pub use extra::ExtraMembers;
+
 /// Metadata of an OAuth 2.0 authorization server as served at `auth_metadata` or
 /// `/.well-known/openid-configuration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,9 +118,10 @@ pub struct AuthorizationServerMetadata {
     /// RFC 9207: the server sends `iss` in authorization responses.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
-    /// Every field this struct does not name, kept verbatim.
+    /// Every member this struct does not name, kept verbatim (read as a `serde_json::Map`; built
+    /// from the document when first read).
     #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub extra: ExtraMembers,
 }
 
 impl AuthorizationServerMetadata {
@@ -166,16 +172,55 @@ impl AuthorizationServerMetadata {
     /// Returns the first problem in field order; [`AuthorizationServerMetadata::diagnose`] lists all.
     /// Issuers are compared as parsed URLs, so `https://a.example` and `https://a.example/` are equal
     /// while `https://a.example/x` and `https://a.example/x/` are not.
+    ///
+    /// The answer is the same as [`AuthorizationServerMetadata::from_json_value`] on the parsed
+    /// document, but cheaper: the bytes are read straight into the typed fields, and the members no
+    /// field names are kept as the document's bytes until [`extra`](Self::extra) is first read.
     pub fn from_json(
         json: &[u8],
         options: &ValidationOptions,
         expected_issuer: Option<&Url>,
     ) -> Result<Self, MetadataError> {
-        let value: Value =
-            serde_json::from_slice(json).map_err(|e| MetadataError::NotAnObject {
+        Self::from_document(json, options, expected_issuer).map_err(|e| match e {
+            DocumentError::Syntax(e) => MetadataError::NotAnObject {
                 reason: e.to_string(),
-            })?;
-        Self::from_json_value(value, options, expected_issuer)
+            },
+            DocumentError::Metadata(e) => e,
+        })
+    }
+
+    /// [`AuthorizationServerMetadata::from_json`], with a document that is not JSON told apart (a
+    /// discovery response reports it as an HTTP-level problem).
+    pub(crate) fn from_document(
+        json: &[u8],
+        options: &ValidationOptions,
+        expected_issuer: Option<&Url>,
+    ) -> Result<Self, DocumentError> {
+        // The same answers as `from_json_value(serde_json::from_slice(json)?)`, without building the
+        // `Value` (see `raw`); the unnamed members are built only if `extra` is read.
+        let slots = match raw::read(json).map_err(DocumentError::Syntax)? {
+            raw::Root::Object(slots) => slots,
+            raw::Root::NotObject(kind) => {
+                return Err(DocumentError::Metadata(MetadataError::NotAnObject {
+                    reason: format!("found {kind}"),
+                }));
+            }
+        };
+        let mut problems = Vec::new();
+        let partial = slots.into_partial(json, &mut problems);
+        partial.check(options, expected_issuer, &mut problems);
+        Self::complete(partial, problems).map_err(DocumentError::Metadata)
+    }
+
+    /// The metadata, or the first problem.
+    fn complete(partial: Partial, problems: Vec<MetadataError>) -> Result<Self, MetadataError> {
+        if let Some(first) = problems.into_iter().next() {
+            return Err(first);
+        }
+        // `check` reports every missing required field, so a partial without problems is complete.
+        partial.into_metadata().ok_or(MetadataError::NotAnObject {
+            reason: "incomplete document".to_owned(),
+        })
     }
 
     /// [`AuthorizationServerMetadata::from_json`] for a document already parsed as JSON.
@@ -225,6 +270,15 @@ impl AuthorizationServerMetadata {
         Partial::from_metadata(self).check(options, expected_issuer, &mut problems);
         problems.into_iter().next().map_or(Ok(()), Err)
     }
+}
+
+/// Why [`AuthorizationServerMetadata::from_document`] failed.
+#[derive(Debug)]
+pub(crate) enum DocumentError {
+    /// The bytes are not JSON.
+    Syntax(serde_json::Error),
+    /// The JSON is not valid metadata.
+    Metadata(MetadataError),
 }
 
 /// Which URL schemes the metadata's endpoints may use.
@@ -349,6 +403,32 @@ pub enum MetadataField {
 }
 
 impl MetadataField {
+    /// Every field, in the order their problems are reported.
+    pub(crate) const ALL: [MetadataField; 22] = [
+        MetadataField::Issuer,
+        MetadataField::AuthorizationEndpoint,
+        MetadataField::TokenEndpoint,
+        MetadataField::RevocationEndpoint,
+        MetadataField::RegistrationEndpoint,
+        MetadataField::ResponseTypesSupported,
+        MetadataField::GrantTypesSupported,
+        MetadataField::ResponseModesSupported,
+        MetadataField::CodeChallengeMethodsSupported,
+        MetadataField::DeviceAuthorizationEndpoint,
+        MetadataField::IntrospectionEndpoint,
+        MetadataField::PushedAuthorizationRequestEndpoint,
+        MetadataField::UserinfoEndpoint,
+        MetadataField::JwksUri,
+        MetadataField::EndSessionEndpoint,
+        MetadataField::AccountManagementUri,
+        MetadataField::AccountManagementActionsSupported,
+        MetadataField::PromptValuesSupported,
+        MetadataField::ScopesSupported,
+        MetadataField::TokenEndpointAuthMethodsSupported,
+        MetadataField::IdTokenSigningAlgValuesSupported,
+        MetadataField::AuthorizationResponseIssParameterSupported,
+    ];
+
     /// The JSON field name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -497,7 +577,7 @@ struct Partial {
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
     id_token_signing_alg_values_supported: Option<Vec<String>>,
     authorization_response_iss_parameter_supported: bool,
-    extra: Map<String, Value>,
+    extra: ExtraMembers,
     /// Fields that were present with a wrong type: not reported again as missing.
     malformed: Vec<MetadataField>,
 }
@@ -505,6 +585,24 @@ struct Partial {
 /// MSC4191's unstable names, read when the stable ones are absent.
 const UNSTABLE_ACCOUNT_URI: &str = "org.matrix.msc4191.account_management_uri";
 const UNSTABLE_ACCOUNT_ACTIONS: &str = "org.matrix.msc4191.account_management_actions_supported";
+
+/// MSC4191: a member under its unstable name stands in for an absent stable one.
+fn rename_unstable_names(map: &mut Map<String, Value>) {
+    use MetadataField as F;
+    for (stable, unstable) in [
+        (F::AccountManagementUri, UNSTABLE_ACCOUNT_URI),
+        (
+            F::AccountManagementActionsSupported,
+            UNSTABLE_ACCOUNT_ACTIONS,
+        ),
+    ] {
+        if !map.contains_key(stable.as_str()) {
+            if let Some(v) = map.remove(unstable) {
+                map.insert(stable.as_str().to_owned(), v);
+            }
+        }
+    }
+}
 
 impl Partial {
     fn parse(value: Value, problems: &mut Vec<MetadataError>) -> Option<Self> {
@@ -518,16 +616,7 @@ impl Partial {
                 return None;
             }
         };
-        if !map.contains_key(F::AccountManagementUri.as_str()) {
-            if let Some(v) = map.remove(UNSTABLE_ACCOUNT_URI) {
-                map.insert(F::AccountManagementUri.as_str().to_owned(), v);
-            }
-        }
-        if !map.contains_key(F::AccountManagementActionsSupported.as_str()) {
-            if let Some(v) = map.remove(UNSTABLE_ACCOUNT_ACTIONS) {
-                map.insert(F::AccountManagementActionsSupported.as_str().to_owned(), v);
-            }
-        }
+        rename_unstable_names(&mut map);
         let mut p = Partial::default();
         let mut r = Reader {
             map: &mut map,
@@ -557,7 +646,7 @@ impl Partial {
         p.id_token_signing_alg_values_supported = r.list(F::IdTokenSigningAlgValuesSupported);
         p.authorization_response_iss_parameter_supported =
             r.flag(F::AuthorizationResponseIssParameterSupported);
-        p.extra = map;
+        p.extra = ExtraMembers::from(map);
         Some(p)
     }
 
@@ -586,7 +675,7 @@ impl Partial {
             id_token_signing_alg_values_supported: m.id_token_signing_alg_values_supported.clone(),
             authorization_response_iss_parameter_supported: m
                 .authorization_response_iss_parameter_supported,
-            extra: Map::new(),
+            extra: ExtraMembers::default(),
             malformed: Vec::new(),
         }
     }

@@ -94,17 +94,15 @@ pub trait HttpClient: MaybeSendSync {
 }
 
 /// `Send + Sync` on native targets, nothing on wasm32.
-#[cfg(all(feature = "transport", not(target_arch = "wasm32")))]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(not(target_arch = "wasm32"))]
 pub trait MaybeSendSync: Send + Sync {}
-#[cfg(all(feature = "transport", not(target_arch = "wasm32")))]
+#[cfg(not(target_arch = "wasm32"))]
 impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
 
 /// `Send + Sync` on native targets, nothing on wasm32.
-#[cfg(all(feature = "transport", target_arch = "wasm32"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(target_arch = "wasm32")]
 pub trait MaybeSendSync {}
-#[cfg(all(feature = "transport", target_arch = "wasm32"))]
+#[cfg(target_arch = "wasm32")]
 impl<T: ?Sized> MaybeSendSync for T {}
 
 #[cfg(feature = "transport")]

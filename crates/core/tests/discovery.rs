@@ -276,6 +276,46 @@ fn invalid_document_is_not_a_fallthrough() {
     );
 }
 
+/// A metadata response that is not JSON is an HTTP-level problem (with an excerpt of the body); JSON
+/// that is not an object is a metadata problem. Both stop the chain.
+#[test]
+fn metadata_body_not_json_or_not_an_object() {
+    let r = replay(&mut discovery(), |url| match url {
+        STABLE => json(200, r#"{"issuer": "https://account.example.com/","#),
+        other => panic!("unexpected request {other}"),
+    });
+    assert_eq!(r.urls(), [STABLE]);
+    let expected_reason =
+        serde_json::from_str::<serde_json::Value>(r#"{"issuer": "https://account.example.com/","#)
+            .unwrap_err()
+            .to_string();
+    match r.error() {
+        DiscoveryError::Http {
+            url,
+            error: ResponseError::InvalidJson { reason, body },
+        } => {
+            assert_eq!(url, STABLE);
+            assert_eq!(reason, expected_reason);
+            assert!(body.to_string().contains("account.example.com"), "{body}");
+        }
+        other => panic!("{other}"),
+    }
+
+    let r = replay(&mut discovery(), |url| match url {
+        STABLE => json(200, r#"["https://account.example.com/"]"#),
+        other => panic!("unexpected request {other}"),
+    });
+    assert_eq!(
+        r.error(),
+        DiscoveryError::Metadata {
+            url: STABLE.to_owned(),
+            error: MetadataError::NotAnObject {
+                reason: "found an array".to_owned()
+            }
+        }
+    );
+}
+
 /// DISC-11: OpenID Connect Discovery joining appends to the issuer's path, never resolves relatively;
 /// the configuration's issuer must equal the one auth_issuer named.
 #[test]

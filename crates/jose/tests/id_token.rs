@@ -342,6 +342,40 @@ fn unknown_kid_refetch_and_throttle(v: Verifier<'_>) {
     assert_eq!(fetches, 3, "refetches are throttled");
 }
 
+/// Backends keep a parsed form of each key with the key set (`Jwk::with_prepared`): a rotation
+/// that reuses a `kid` for a new key must verify with the new key, never the old key's form.
+fn rotation_reusing_a_kid_uses_the_new_key(v: Verifier<'_>) {
+    for (alg, seeds) in [
+        (JwsAlgorithm::Rs256, [61, 62]),
+        (JwsAlgorithm::Ps384, [63, 64]),
+        (JwsAlgorithm::Es256, [65, 66]),
+        (JwsAlgorithm::Es384, [67, 68]),
+        (JwsAlgorithm::EdDsa, [69, 70]),
+    ] {
+        let old = Signer::for_alg(alg, seeds[0], "k");
+        let new = Signer::for_alg(alg, seeds[1], "k");
+        let e = IdTokenExpectations::new(ISS, CLIENT, vec![alg]);
+        let mut cache = JwksCache::new(url::Url::parse("https://op.example/jwks").unwrap());
+        let (old_token, new_token) = (old.token(alg, &claims()), new.token(alg, &claims()));
+        let mut fetches = 0;
+        for _ in 0..2 {
+            run_with_cache(&mut cache, &old_token, &e, v, now(), &[&old], &mut fetches).unwrap();
+        }
+        assert_eq!(fetches, 1, "{alg}");
+        // The set is refetched when stale; the provider now serves the new key under "k".
+        let later = now() + Duration::from_secs(301);
+        for _ in 0..2 {
+            run_with_cache(&mut cache, &new_token, &e, v, later, &[&new], &mut fetches).unwrap();
+        }
+        assert_eq!(fetches, 2, "{alg}");
+        assert_eq!(
+            validate_id_token(&old_token, &e, cache.keys().unwrap(), v, later).unwrap_err(),
+            IdTokenError::Signature(SignatureError::BadSignature { tried: 1 }),
+            "{alg}"
+        );
+    }
+}
+
 fn refresh_keeps_identity(v: Verifier<'_>) {
     let alg = JwsAlgorithm::Ps256;
     let s = Signer::rsa(61, "k");
@@ -418,6 +452,7 @@ for_each_backend!(
     claim_rejections,
     duplicate_kids_and_rotation,
     unknown_kid_refetch_and_throttle,
+    rotation_reusing_a_kid_uses_the_new_key,
     refresh_keeps_identity,
     hostile_input_never_panics,
 );

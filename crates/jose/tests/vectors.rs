@@ -177,6 +177,8 @@ fn a_curve_point_off_the_curve_never_verifies(v: Verifier<'_>) {
         ),
         "{err:?}"
     );
+    // A key that failed to parse is not remembered as usable: the same answer every time.
+    assert_eq!(verify(RFC7515_ES256, &keys, v).unwrap_err(), err);
 }
 
 for_each_backend!(

@@ -356,6 +356,10 @@ fn ours_id_token(
     token: &'static str,
     verifier: &'static (dyn JwsVerifier + Send + Sync),
 ) -> impl FnMut() -> IdTokenClaims + Clone + 'static {
+    // One key set for every call, as a client's `JwksCache` keeps it between fetches: a backend's
+    // parsed form of a key (`Jwk::with_prepared`) is built on the first call and reused, as it is
+    // for every token verified against one fetched set. Parsing the set is not timed, as
+    // openidconnect's verifier is also built outside its closure.
     let jwks = std::rc::Rc::new(JwkSet::from_json(fx::JWKS.as_bytes()).expect("fixture JWKS"));
     let expect = std::rc::Rc::new(expectations());
     move || {
@@ -446,7 +450,38 @@ fn id_token_operations() -> Vec<Operation> {
             key.verify(&input, &sig).is_ok()
         }
     };
+    // The next generation of the same crates, with the key built once (as `RustCryptoVerifier`
+    // does with `rustcrypto-next`): what the RustCrypto rows' signature checks cost there.
+    let bare_next_rsa = {
+        let key = rsa_next::PublicKey::new(
+            rsa_next::BoxedUint::from_be_slice_vartime(&raw.rsa_n),
+            rsa_next::BoxedUint::from_be_slice_vartime(&raw.rsa_e),
+        )
+        .expect("RSA key");
+        let (input, sig) = split_jws(fx::ID_TOKEN_RS256);
+        move || {
+            use sha2_next::Digest;
+            key.verify(
+                rsa_next::Pkcs1v15Sign::new::<sha2_next::Sha256>(),
+                &sha2_next::Sha256::digest(&input),
+                &sig,
+            )
+            .is_ok()
+        }
+    };
+    let bare_next_p256 = {
+        let key =
+            p256_next::ecdsa::VerifyingKey::from_sec1_bytes(&raw.p256_sec1).expect("P-256 key");
+        let (input, sig) = split_jws(fx::ID_TOKEN_ES256);
+        move || {
+            use p256_next::ecdsa::signature::Verifier;
+            let sig = p256_next::ecdsa::Signature::from_slice(&sig).expect("signature");
+            key.verify(&input, &sig).is_ok()
+        }
+    };
     for (what, ok) in [
+        ("bare rsa 0.10 RSA", (bare_next_rsa.clone())()),
+        ("bare p256 0.14 P-256", (bare_next_p256.clone())()),
         ("bare ring RSA", (bare_ring_rsa.clone())()),
         ("bare ring P-256", (bare_ring_p256.clone())()),
         ("bare RustCrypto RSA", (bare_rustcrypto_rsa.clone())()),
@@ -466,8 +501,7 @@ fn id_token_operations() -> Vec<Operation> {
         check(alg, (ours_id_token(token, native))().nonce.is_some());
     }
 
-    let ours_label_rc =
-        "validate_id_token with RustCryptoVerifier (parse, key selection, signature, claims)";
+    let ours_label_rc = "validate_id_token with RustCryptoVerifier, feature rustcrypto-next: rsa 0.10 / p256 0.14 (parse, key selection, signature, claims)";
     let ours_label_ring =
         "validate_id_token with RingVerifier (parse, key selection, signature, claims)";
     let theirs_label = "CoreIdToken::from_str + claims(verifier, nonce)";
@@ -535,6 +569,30 @@ fn id_token_operations() -> Vec<Operation> {
                 "rustcrypto",
                 "rsa 0.9 RsaPublicKey::new + pkcs1v15 verify",
                 bare_rustcrypto_rsa,
+            ),
+            reference: None,
+            target: Target::Info,
+            target_text: "—",
+        },
+        Operation {
+            group: "bare_rsa_rustcrypto_next",
+            name: "reference: bare RSA-2048 verify, rsa 0.10 (key built once + verify)",
+            ours: Contender::new(
+                "rustcrypto",
+                "rsa 0.10 PublicKey (prepared) + Pkcs1v15Sign verify of the SHA-256 digest",
+                bare_next_rsa,
+            ),
+            reference: None,
+            target: Target::Info,
+            target_text: "—",
+        },
+        Operation {
+            group: "bare_p256_rustcrypto_next",
+            name: "reference: bare P-256 verify, p256 0.14 (key built once + verify)",
+            ours: Contender::new(
+                "rustcrypto",
+                "p256 0.14 VerifyingKey (prepared) + verify",
+                bare_next_p256,
             ),
             reference: None,
             target: Target::Info,

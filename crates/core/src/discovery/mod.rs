@@ -86,8 +86,10 @@ pub use matrix::{
 
 use crate::cache::CacheHints;
 use crate::error::{MatrixErrorBody, ResponseError};
-use crate::http::{BuildError, Expectations, check_json};
-use crate::metadata::{AuthorizationServerMetadata, MetadataError, ValidationOptions};
+use crate::http::{BuildError, Expectations, invalid_json, json_body};
+use crate::metadata::{
+    AuthorizationServerMetadata, DocumentError, MetadataError, ValidationOptions,
+};
 use crate::{OutgoingRequest, Timestamp};
 use url::Url;
 
@@ -359,15 +361,19 @@ pub(crate) fn read_metadata<B: AsRef<[u8]>>(
     expected_issuer: Option<&Url>,
     now: Timestamp,
 ) -> Result<(AuthorizationServerMetadata, CacheHints), DiscoveryError> {
-    let value: serde_json::Value =
-        check_json(response, expect, &[200], false).map_err(|error| DiscoveryError::Http {
-            url: url.to_string(),
-            error,
-        })?;
-    let metadata = AuthorizationServerMetadata::from_json_value(value, validation, expected_issuer)
-        .map_err(|error| DiscoveryError::Metadata {
-            url: url.to_string(),
-            error,
+    let http_error = |error| DiscoveryError::Http {
+        url: url.to_string(),
+        error,
+    };
+    let body = json_body(response, expect, &[200]).map_err(http_error)?;
+    // What `check_json` then `from_json_value` would say, without a `serde_json::Value` in between.
+    let metadata = AuthorizationServerMetadata::from_document(body, validation, expected_issuer)
+        .map_err(|e| match e {
+            DocumentError::Syntax(e) => http_error(invalid_json(&e, body, false)),
+            DocumentError::Metadata(error) => DiscoveryError::Metadata {
+                url: url.to_string(),
+                error,
+            },
         })?;
     Ok((metadata, CacheHints::from_headers(response.headers(), now)))
 }

@@ -280,33 +280,64 @@ pub enum ClaimsError {
 
 impl IdTokenClaims {
     /// Reads a JWT claims set as ID-token claims (types only; nothing is validated here).
-    pub fn from_map(mut map: Map<String, Value>) -> Result<Self, ClaimsError> {
-        let iss =
-            typed("iss", json::take_string(&mut map, "iss"))?.ok_or(ClaimsError::Missing("iss"))?;
-        let sub =
-            typed("sub", json::take_string(&mut map, "sub"))?.ok_or(ClaimsError::Missing("sub"))?;
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, ClaimsError> {
+        Self::from_slots(ClaimSlots::from_map(map))
+    }
+
+    /// Reads the claims straight from the JSON of a payload, as [`from_map`](Self::from_map)
+    /// would from the parsed object, without building that object first. `Err(Ok(reason))` is a
+    /// JSON error (not an object, duplicate member), `Err(Err(_))` a claim error.
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, Result<String, ClaimsError>> {
+        let slots = json::parse_with::<ClaimSlots>(bytes).map_err(Ok)?;
+        Self::from_slots(slots).map_err(Err)
+    }
+
+    /// The one place where claim types are checked, in a fixed order (so that of two wrong claims
+    /// the same one is always reported, whichever way the claims were read).
+    fn from_slots(s: ClaimSlots) -> Result<Self, ClaimsError> {
+        let ClaimSlots {
+            iss,
+            sub,
+            aud,
+            exp,
+            iat,
+            nbf,
+            auth_time,
+            nonce,
+            azp,
+            acr,
+            amr,
+            sid,
+            at_hash,
+            c_hash,
+            extra: mut map,
+        } = s;
+        let iss = typed("iss", json::string_value(iss))?.ok_or(ClaimsError::Missing("iss"))?;
+        let sub = typed("sub", json::string_value(sub))?.ok_or(ClaimsError::Missing("sub"))?;
         if sub.is_empty() {
             return Err(ClaimsError::EmptySubject);
         }
-        let aud = typed("aud", json::take_string_or_array(&mut map, "aud"))?
-            .ok_or(ClaimsError::Missing("aud"))?;
+        let aud =
+            typed("aud", json::string_or_array_value(aud))?.ok_or(ClaimsError::Missing("aud"))?;
         if aud.is_empty() {
             return Err(ClaimsError::EmptyAudience);
         }
-        let exp = typed("exp", json::take_numeric_date(&mut map, "exp"))?
-            .ok_or(ClaimsError::Missing("exp"))?;
-        let iat = typed("iat", json::take_numeric_date(&mut map, "iat"))?
-            .ok_or(ClaimsError::Missing("iat"))?;
-        let nbf = typed("nbf", json::take_numeric_date(&mut map, "nbf"))?;
-        let auth_time = typed("auth_time", json::take_numeric_date(&mut map, "auth_time"))?;
-        let nonce = typed("nonce", json::take_string(&mut map, "nonce"))?.map(Secret::new);
-        let azp = typed("azp", json::take_string(&mut map, "azp"))?;
-        let acr = typed("acr", json::take_string(&mut map, "acr"))?;
-        let amr = typed("amr", json::take_string_array(&mut map, "amr"))?;
-        let sid = typed("sid", json::take_string(&mut map, "sid"))?;
-        let at_hash = typed("at_hash", json::take_string(&mut map, "at_hash"))?;
-        let c_hash = typed("c_hash", json::take_string(&mut map, "c_hash"))?;
-        let profile = ProfileClaims::take_from(&mut map);
+        let exp = typed("exp", json::numeric_date_of(exp))?.ok_or(ClaimsError::Missing("exp"))?;
+        let iat = typed("iat", json::numeric_date_of(iat))?.ok_or(ClaimsError::Missing("iat"))?;
+        let nbf = typed("nbf", json::numeric_date_of(nbf))?;
+        let auth_time = typed("auth_time", json::numeric_date_of(auth_time))?;
+        let nonce = typed("nonce", json::string_value(nonce))?.map(Secret::new);
+        let azp = typed("azp", json::string_value(azp))?;
+        let acr = typed("acr", json::string_value(acr))?;
+        let amr = typed("amr", json::string_array_value(amr))?;
+        let sid = typed("sid", json::string_value(sid))?;
+        let at_hash = typed("at_hash", json::string_value(at_hash))?;
+        let c_hash = typed("c_hash", json::string_value(c_hash))?;
+        let profile = if map.is_empty() {
+            ProfileClaims::default()
+        } else {
+            ProfileClaims::take_from(&mut map)
+        };
         Ok(Self {
             iss,
             sub,
@@ -367,6 +398,109 @@ impl<'de> Deserialize<'de> for IdTokenClaims {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = json::StrictObject::deserialize(d)?.0;
         IdTokenClaims::from_map(map).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The claims an ID token is validated on, each in its own slot as read (not yet type-checked),
+/// and every other claim in `extra`.
+#[derive(Default)]
+struct ClaimSlots {
+    iss: Option<Value>,
+    sub: Option<Value>,
+    aud: Option<Value>,
+    exp: Option<Value>,
+    iat: Option<Value>,
+    nbf: Option<Value>,
+    auth_time: Option<Value>,
+    nonce: Option<Value>,
+    azp: Option<Value>,
+    acr: Option<Value>,
+    amr: Option<Value>,
+    sid: Option<Value>,
+    at_hash: Option<Value>,
+    c_hash: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+impl ClaimSlots {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Value>> {
+        Some(match name {
+            "iss" => &mut self.iss,
+            "sub" => &mut self.sub,
+            "aud" => &mut self.aud,
+            "exp" => &mut self.exp,
+            "iat" => &mut self.iat,
+            "nbf" => &mut self.nbf,
+            "auth_time" => &mut self.auth_time,
+            "nonce" => &mut self.nonce,
+            "azp" => &mut self.azp,
+            "acr" => &mut self.acr,
+            "amr" => &mut self.amr,
+            "sid" => &mut self.sid,
+            "at_hash" => &mut self.at_hash,
+            "c_hash" => &mut self.c_hash,
+            _ => return None,
+        })
+    }
+
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        let mut s = Self::default();
+        for name in [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "auth_time",
+            "nonce",
+            "azp",
+            "acr",
+            "amr",
+            "sid",
+            "at_hash",
+            "c_hash",
+        ] {
+            if let (Some(slot), Some(v)) = (s.slot(name), map.remove(name)) {
+                *slot = Some(v);
+            }
+        }
+        s.extra = map;
+        s
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimSlots {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SlotsVisitor;
+        impl<'de> serde::de::Visitor<'de> for SlotsVisitor {
+            type Value = ClaimSlots;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<ClaimSlots, A::Error> {
+                let mut s = ClaimSlots::default();
+                while let Some(json::Key(name)) = access.next_key()? {
+                    if let Some(slot) = s.slot(&name) {
+                        if slot.is_some() {
+                            return Err(json::duplicate(&name));
+                        }
+                        *slot = Some(access.next_value()?);
+                    } else {
+                        if s.extra.contains_key(&*name) {
+                            return Err(json::duplicate(&name));
+                        }
+                        let value: Value = access.next_value()?;
+                        s.extra.insert(name.into_owned(), value);
+                    }
+                }
+                Ok(s)
+            }
+        }
+        deserializer.deserialize_map(SlotsVisitor)
     }
 }
 
@@ -508,6 +642,59 @@ mod tests {
         let back: IdTokenClaims = serde_json::from_value(json).unwrap();
         assert_eq!(back, c);
         assert!(!format!("{c:?}").contains("\"n\""));
+    }
+
+    /// The direct reading used by ID-token validation and the map-based one give the same claims
+    /// and the same errors, whatever the input.
+    #[test]
+    fn reading_from_json_equals_reading_from_the_map() {
+        let cases = [
+            format!("{{{BASE}}}"),
+            format!(
+                r#"{{{BASE},"nonce":"n","auth_time":999.5,"amr":["pwd"],"sid":"s","azp":"c"}}"#
+            ),
+            r#"{"iss":"i","sub":"s","aud":["c","d"],"exp":1,"iat":1}"#.to_owned(),
+            format!(r#"{{{BASE},"email":"a@b.c","email_verified":"true","name":7,"x":{{"y":1}}}}"#),
+            format!(r#"{{{BASE},"address":{{"country":"NZ"}},"updated_at":-5,"name#de":"N"}}"#),
+            format!(r#"{{{BASE},"at_hash":"h","c_hash":"c","nbf":1,"acr":"0"}}"#),
+            format!(r#"{{{BASE},"iss":"twice"}}"#),
+            format!(r#"{{{BASE},"custom":1,"custom":2}}"#),
+            format!(r#"{{{BASE},"\u0069ss":"escaped duplicate"}}"#),
+            format!(r#"{{{BASE},"\u0078":"escaped extra"}}"#),
+            format!(r#"{{{BASE},"nonce":5,"nbf":"late"}}"#),
+            format!(r#"{{{BASE},"amr":"pwd"}}"#),
+            format!(r#"{{{BASE}}} trailing"#),
+            r#"{"iss":1,"sub":2}"#.to_owned(),
+            r#"{"sub":"","iss":"i","aud":"a","exp":1,"iat":1}"#.to_owned(),
+            r#"{"iss":"i","sub":"s","aud":[],"exp":1,"iat":1}"#.to_owned(),
+            r#"{"iss":"i","sub":"s","aud":"a","exp":-1,"iat":1}"#.to_owned(),
+            r#"{}"#.to_owned(),
+            r#"[]"#.to_owned(),
+            r#""str""#.to_owned(),
+            r#"{"iss":"i","#.to_owned(),
+        ];
+        let mut outcomes = [0; 3];
+        for case in &cases {
+            let via_map = json::parse_object(case.as_bytes()).map(IdTokenClaims::from_map);
+            let direct = IdTokenClaims::from_json(case.as_bytes());
+            match (via_map, direct) {
+                (Ok(Ok(a)), Ok(b)) => {
+                    assert_eq!(a, b, "{case}");
+                    outcomes[0] += 1;
+                }
+                (Ok(Err(a)), Err(Err(b))) => {
+                    assert_eq!(a, b, "{case}");
+                    outcomes[1] += 1;
+                }
+                (Err(a), Err(Ok(b))) => {
+                    assert_eq!(a, b, "{case}");
+                    outcomes[2] += 1;
+                }
+                (a, b) => panic!("{case}: {a:?} / {b:?}"),
+            }
+        }
+        // Valid sets, claim errors and JSON errors are all among the cases.
+        assert_eq!(outcomes, [7, 7, 7]);
     }
 
     #[test]

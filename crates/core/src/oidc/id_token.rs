@@ -14,7 +14,7 @@ use super::alg::{AlgClass, HashAlgorithm, JwsAlgorithm, classify};
 use super::claims::{ClaimsError, IdTokenClaims};
 use super::json::short;
 use super::jwk::JwkSet;
-use super::jws::{CompactJws, DEFAULT_MAX_JWS_BYTES, JwsError, encode};
+use super::jws::{CompactJws, DEFAULT_MAX_JWS_BYTES, JwsError, JwsPart, encode};
 use super::verify::{JwsVerifier, SignatureError, verify_jws};
 use crate::secret::constant_time_eq;
 use crate::{AuthorizationServerMetadata, Secret, Timestamp};
@@ -425,7 +425,21 @@ pub(crate) fn validate(
     let jws = CompactJws::parse_with_limit(token, expect.max_token_bytes)?;
     check_header(&jws)?;
     let (alg, _key) = verify_jws(&jws, keys, &expect.algorithms, verifier)?;
-    let claims = IdTokenClaims::from_map(jws.decode_claims()?)?;
+    let payload = jws.decode_payload()?;
+    if payload.is_empty() {
+        return Err(JwsError::Empty {
+            part: JwsPart::Payload,
+        }
+        .into());
+    }
+    // Read straight into the claims, as `from_map(decode_claims())` would, minus the map.
+    let claims = IdTokenClaims::from_json(&payload).map_err(|e| match e {
+        Ok(reason) => IdTokenError::Malformed(JwsError::Json {
+            part: JwsPart::Payload,
+            reason,
+        }),
+        Err(claims) => IdTokenError::Claims(claims),
+    })?;
 
     if !issuer_matches(&expect.issuer, &claims.iss) {
         return Err(IdTokenError::IssuerMismatch {

@@ -4,8 +4,9 @@
 //! module rejects them, so that two parsers can never disagree about which `alg` or `sub` counts.
 
 use crate::Timestamp;
-use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A JSON object whose top level has no repeated member names.
@@ -23,10 +24,7 @@ impl<'de> Deserialize<'de> for StrictObject {
                 let mut map = Map::new();
                 while let Some(key) = access.next_key::<String>()? {
                     if map.contains_key(&key) {
-                        return Err(A::Error::custom(format_args!(
-                            "duplicate member `{}`",
-                            short(&key)
-                        )));
+                        return Err(duplicate(&key));
                     }
                     let value: Value = access.next_value()?;
                     map.insert(key, value);
@@ -38,11 +36,45 @@ impl<'de> Deserialize<'de> for StrictObject {
     }
 }
 
+/// A member name as the parser hands it: borrowed from the input unless it had escapes, so that
+/// members read straight into typed fields cost no allocation.
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The error for a member name seen twice (RFC 7515 §5.2: this crate rejects them).
+pub(crate) fn duplicate<E: serde::de::Error>(name: &str) -> E {
+    E::custom(format_args!("duplicate member `{}`", short(name)))
+}
+
 /// Parses `bytes` as one JSON object with unique top-level member names.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    serde_json::from_slice::<StrictObject>(bytes)
-        .map(|o| o.0)
-        .map_err(|e| bounded(e.to_string()))
+    parse_with::<StrictObject>(bytes).map(|o| o.0)
+}
+
+/// Parses `bytes` as one `T`, with the error message bounded like [`parse_object`]'s.
+pub(crate) fn parse_with<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| bounded(e.to_string()))
 }
 
 /// What a member should have been, for error messages.
@@ -77,7 +109,12 @@ pub(crate) type Taken<T> = Result<Option<T>, TypeMismatch>;
 
 /// Removes `name` and returns it as a string (absent → `None`).
 pub(crate) fn take_string(map: &mut Map<String, Value>, name: &str) -> Taken<String> {
-    match map.remove(name) {
+    string_value(map.remove(name))
+}
+
+/// A member already taken out of its object, as a string.
+pub(crate) fn string_value(value: Option<Value>) -> Taken<String> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TypeMismatch {
@@ -88,7 +125,12 @@ pub(crate) fn take_string(map: &mut Map<String, Value>, name: &str) -> Taken<Str
 
 /// Removes `name` as an array of strings.
 pub(crate) fn take_string_array(map: &mut Map<String, Value>, name: &str) -> Taken<Vec<String>> {
-    match map.remove(name) {
+    string_array_value(map.remove(name))
+}
+
+/// A member already taken out of its object, as an array of strings.
+pub(crate) fn string_array_value(value: Option<Value>) -> Taken<Vec<String>> {
+    match value {
         None => Ok(None),
         Some(Value::Array(items)) => items
             .into_iter()
@@ -106,19 +148,16 @@ pub(crate) fn take_string_array(map: &mut Map<String, Value>, name: &str) -> Tak
     }
 }
 
-/// Removes `name` as a string or an array of strings (the shape of `aud`).
-pub(crate) fn take_string_or_array(map: &mut Map<String, Value>, name: &str) -> Taken<Vec<String>> {
-    match map.get(name) {
-        Some(Value::String(_)) => take_string(map, name).map(|s| s.map(|s| vec![s])),
-        Some(Value::Array(_)) => take_string_array(map, name).map_err(|_| TypeMismatch {
+/// A member already taken out of its object, as a string or an array of strings.
+pub(crate) fn string_or_array_value(value: Option<Value>) -> Taken<Vec<String>> {
+    match value {
+        Some(Value::String(s)) => Ok(Some(vec![s])),
+        v @ Some(Value::Array(_)) => string_array_value(v).map_err(|_| TypeMismatch {
             expected: Expected::StringOrArray,
         }),
-        Some(_) => {
-            map.remove(name);
-            Err(TypeMismatch {
-                expected: Expected::StringOrArray,
-            })
-        }
+        Some(_) => Err(TypeMismatch {
+            expected: Expected::StringOrArray,
+        }),
         None => Ok(None),
     }
 }
@@ -128,7 +167,12 @@ pub(crate) fn take_string_or_array(map: &mut Map<String, Value>, name: &str) -> 
 /// Strings, booleans and negative or non-finite numbers are type errors: a claim that is not a
 /// number must never be read as "no limit".
 pub(crate) fn take_numeric_date(map: &mut Map<String, Value>, name: &str) -> Taken<Timestamp> {
-    match map.remove(name) {
+    numeric_date_of(map.remove(name))
+}
+
+/// A member already taken out of its object, as a NumericDate (see [`take_numeric_date`]).
+pub(crate) fn numeric_date_of(value: Option<Value>) -> Taken<Timestamp> {
+    match value {
         None => Ok(None),
         Some(Value::Number(n)) => numeric_date(&n).map(Some).ok_or(TypeMismatch {
             expected: Expected::NumericDate,
@@ -263,16 +307,12 @@ mod tests {
     #[test]
     fn audience_shapes() {
         let mut m = parse_object(br#"{"a":"x","b":["x","y"],"c":[1],"d":3}"#).unwrap();
-        assert_eq!(
-            take_string_or_array(&mut m, "a"),
-            Ok(Some(vec!["x".into()]))
-        );
-        assert_eq!(
-            take_string_or_array(&mut m, "b"),
-            Ok(Some(vec!["x".into(), "y".into()]))
-        );
-        assert!(take_string_or_array(&mut m, "c").is_err());
-        assert!(take_string_or_array(&mut m, "d").is_err());
+        let mut take = |name: &str| string_or_array_value(m.remove(name));
+        assert_eq!(take("a"), Ok(Some(vec!["x".into()])));
+        assert_eq!(take("b"), Ok(Some(vec!["x".into(), "y".into()])));
+        assert!(take("c").is_err());
+        assert!(take("d").is_err());
+        assert_eq!(take("e"), Ok(None));
     }
 
     #[test]

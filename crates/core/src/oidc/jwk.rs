@@ -10,7 +10,10 @@ use super::json::{self, short};
 use super::jws::{JwsPart, decode, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::any::Any;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::OnceLock;
 
 /// The smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -292,7 +295,38 @@ pub struct Jwk {
     alg: Option<String>,
     key_use: Option<String>,
     key_ops: Option<Vec<String>>,
+    prepared: PreparedSlot,
 }
+
+/// A verifier's parsed form of one key (see [`Jwk::with_prepared`]). Not part of the key's
+/// identity: keys compare equal, serialize and print the same whether or not one was prepared.
+///
+/// The unwind-safety bounds keep `Jwk` (and the key sets and caches holding it) `UnwindSafe` and
+/// `RefUnwindSafe`, as they were before the slot existed.
+#[derive(Default)]
+struct PreparedSlot(OnceLock<Box<dyn Any + Send + Sync + UnwindSafe + RefUnwindSafe>>);
+
+impl PreparedSlot {
+    fn get<T: Any>(&self) -> Option<Option<&T>> {
+        let stored: &(dyn Any + Send + Sync) = &**self.0.get()?;
+        Some(stored.downcast_ref::<T>())
+    }
+}
+
+impl Clone for PreparedSlot {
+    // The parsed form is cheap to rebuild and may not be `Clone`: a copy starts empty.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for PreparedSlot {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PreparedSlot {}
 
 impl fmt::Debug for Jwk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -347,6 +381,7 @@ impl Jwk {
             alg: None,
             key_use: None,
             key_ops: None,
+            prepared: PreparedSlot::default(),
         }
     }
 
@@ -397,6 +432,53 @@ impl Jwk {
     /// The permitted operations, if any.
     pub fn key_ops(&self) -> Option<&[String]> {
         self.key_ops.as_deref()
+    }
+
+    /// Runs `use_key` on a [`JwsVerifier`](super::JwsVerifier)'s parsed form of this key, made by
+    /// `prepare` on first use and kept with the key from then on.
+    ///
+    /// This is how a backend avoids rebuilding its key object (a big-number modulus, a
+    /// decompressed curve point) for every token: the form lives as long as this `Jwk`, i.e. as
+    /// long as the [`JwkSet`] that a [`JwksCache`](super::JwksCache) holds, and a refetched set
+    /// (a key rotation) starts without any. One form is kept per key, the first prepared: a
+    /// second backend with another type `T` used on the same key prepares its own on each call.
+    /// A failed preparation is not kept, so it fails the same way on the next call.
+    ///
+    /// ```
+    /// use matrix_oidc_core::oidc::{Jwk, JwkKey};
+    /// let jwk = Jwk::ed25519(&[7; 32]).unwrap();
+    /// let mut builds = 0;
+    /// for _ in 0..3 {
+    ///     let first = jwk.with_prepared(
+    ///         |key| -> Result<[u8; 32], ()> {
+    ///             builds += 1;
+    ///             match key { JwkKey::Ed25519(k) => Ok(*k.as_bytes()), _ => Err(()) }
+    ///         },
+    ///         |bytes| bytes[0],
+    ///     );
+    ///     assert_eq!(first, Ok(7));
+    /// }
+    /// assert_eq!(builds, 1);
+    /// ```
+    pub fn with_prepared<T, R, E>(
+        &self,
+        prepare: impl FnOnce(&JwkKey) -> Result<T, E>,
+        use_key: impl FnOnce(&T) -> R,
+    ) -> Result<R, E>
+    where
+        T: Any + Send + Sync + UnwindSafe + RefUnwindSafe,
+    {
+        if let Some(stored) = self.prepared.get::<T>() {
+            return match stored {
+                Some(form) => Ok(use_key(form)),
+                None => prepare(&self.key).map(|form| use_key(&form)),
+            };
+        }
+        let form = prepare(&self.key)?;
+        let result = use_key(&form);
+        // Kept for the next call; if another thread stored a form meanwhile, either is as good.
+        let _ = self.prepared.0.set(Box::new(form));
+        Ok(result)
     }
 
     /// Whether this key may verify a signature made with `alg`: the key type and curve fit the
@@ -532,6 +614,7 @@ impl Jwk {
             alg,
             key_use,
             key_ops,
+            prepared: PreparedSlot::default(),
         })
     }
 
@@ -903,6 +986,48 @@ mod tests {
         let p = ec.write_sec1_uncompressed(&mut buf);
         assert_eq!(p.len(), 65);
         assert_eq!((p[0], p[1], p[64]), (4, 1, 2));
+    }
+
+    #[test]
+    fn prepared_forms_are_kept_per_key() {
+        let jwk = Jwk::ed25519(&[9; 32]).unwrap().with_kid("k");
+        let builds = std::cell::Cell::new(0);
+        let prepare = |key: &JwkKey| -> Result<u32, &'static str> {
+            builds.set(builds.get() + 1);
+            match key {
+                JwkKey::Ed25519(k) => Ok(u32::from(k.as_bytes()[0])),
+                _ => Err("not Ed25519"),
+            }
+        };
+        assert_eq!(jwk.with_prepared(prepare, |v| *v + 1), Ok(10));
+        assert_eq!(jwk.with_prepared(prepare, |v| *v + 2), Ok(11));
+        assert_eq!(builds.get(), 1);
+        // Another backend's type on the same key: built each time, the first form stays.
+        let other = |_: &JwkKey| -> Result<String, ()> { Ok("other".to_owned()) };
+        assert_eq!(jwk.with_prepared(other, |s| s.len()), Ok(5));
+        assert_eq!(jwk.with_prepared(prepare, |v| *v), Ok(9));
+        assert_eq!(builds.get(), 1);
+        // A copy, an equal key parsed again and a new set start without a form, and compare equal.
+        let copy = jwk.clone();
+        assert_eq!(copy, jwk);
+        assert_eq!(copy.with_prepared(prepare, |v| *v), Ok(9));
+        assert_eq!(builds.get(), 2);
+        // A failed preparation is not kept.
+        let failing = Jwk::ed25519(&[1; 32]).unwrap();
+        let attempts = std::cell::Cell::new(0);
+        for _ in 0..2 {
+            let r = failing.with_prepared(
+                |_| -> Result<u8, &'static str> {
+                    attempts.set(attempts.get() + 1);
+                    Err("bad point")
+                },
+                |v| *v,
+            );
+            assert_eq!(r, Err("bad point"));
+        }
+        assert_eq!(attempts.get(), 2);
+        fn shareable<T: Send + Sync + UnwindSafe + RefUnwindSafe>() {}
+        shareable::<JwkSet>();
     }
 
     #[test]

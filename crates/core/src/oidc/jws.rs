@@ -129,26 +129,26 @@ pub struct JwsHeader {
 
 impl JwsHeader {
     fn from_json(bytes: &[u8]) -> Result<Self, JwsError> {
-        let mut map = json::parse_object(bytes).map_err(|reason| JwsError::Json {
+        let raw = json::parse_with::<RawHeader>(bytes).map_err(|reason| JwsError::Json {
             part: JwsPart::Header,
             reason,
         })?;
-        let string = |map: &mut Map<String, Value>, name: &'static str| {
-            json::take_string(map, name).map_err(|_| JwsError::InvalidHeaderParameter {
+        let string = |value: Option<Value>, name: &'static str| {
+            json::string_value(value).map_err(|_| JwsError::InvalidHeaderParameter {
                 name,
                 expected: "a string",
             })
         };
-        let alg = string(&mut map, "alg")?.ok_or(JwsError::MissingAlgorithm)?;
-        let kid = string(&mut map, "kid")?;
-        let typ = string(&mut map, "typ")?;
-        let cty = string(&mut map, "cty")?;
-        let crit = json::take_string_array(&mut map, "crit").map_err(|_| {
-            JwsError::InvalidHeaderParameter {
+        let alg = string(raw.alg, "alg")?.ok_or(JwsError::MissingAlgorithm)?;
+        let kid = string(raw.kid, "kid")?;
+        let typ = string(raw.typ, "typ")?;
+        let cty = string(raw.cty, "cty")?;
+        let crit =
+            json::string_array_value(raw.crit).map_err(|_| JwsError::InvalidHeaderParameter {
                 name: "crit",
                 expected: "an array of strings",
-            }
-        })?;
+            })?;
+        let map = raw.extra;
         if let Some(crit) = crit {
             check_crit(&crit, &map)?;
         }
@@ -163,6 +163,60 @@ impl JwsHeader {
             cty,
             extra: map,
         })
+    }
+}
+
+/// The header object as parsed: the parameters read here in their own slots (no map entry, no
+/// allocated name), every other one in `extra`. Duplicate names are refused as in
+/// [`json::parse_object`], with the same message.
+#[derive(Default)]
+struct RawHeader {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    cty: Option<Value>,
+    crit: Option<Value>,
+    extra: Map<String, Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for RawHeader {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+        impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<RawHeader, A::Error> {
+                let mut h = RawHeader::default();
+                while let Some(json::Key(name)) = access.next_key()? {
+                    let slot = match &*name {
+                        "alg" => &mut h.alg,
+                        "kid" => &mut h.kid,
+                        "typ" => &mut h.typ,
+                        "cty" => &mut h.cty,
+                        "crit" => &mut h.crit,
+                        _ => {
+                            if h.extra.contains_key(&*name) {
+                                return Err(json::duplicate(&name));
+                            }
+                            let value: Value = access.next_value()?;
+                            h.extra.insert(name.into_owned(), value);
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(json::duplicate(&name));
+                    }
+                    *slot = Some(access.next_value()?);
+                }
+                Ok(h)
+            }
+        }
+        deserializer.deserialize_map(HeaderVisitor)
     }
 }
 
@@ -228,19 +282,19 @@ impl<'a> CompactJws<'a> {
                 limit: max_len,
             });
         }
-        let dots = token.bytes().filter(|&b| b == b'.').count();
-        if dots == 4 {
-            return Err(JwsError::Encrypted);
-        }
-        let mut parts = token.splitn(3, '.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        // Three parts split by the first two dots (a memchr each); the dots are counted only for
+        // the error when there are not exactly two.
+        let split = token.split_once('.').and_then(|(header, rest)| {
+            let (payload, signature) = rest.split_once('.')?;
+            (!signature.contains('.')).then_some((header, payload, signature))
+        });
+        let Some((header_b64, payload_b64, signature_b64)) = split else {
+            let dots = token.bytes().filter(|&b| b == b'.').count();
+            if dots == 4 {
+                return Err(JwsError::Encrypted);
+            }
             return Err(JwsError::Segments { found: dots + 1 });
         };
-        if dots != 2 {
-            return Err(JwsError::Segments { found: dots + 1 });
-        }
         if header_b64.is_empty() {
             return Err(JwsError::Empty {
                 part: JwsPart::Header,
@@ -251,8 +305,19 @@ impl<'a> CompactJws<'a> {
                 part: JwsPart::Signature,
             });
         }
-        let header_bytes = decode(header_b64, JwsPart::Header)?;
-        let header = JwsHeader::from_json(&header_bytes)?;
+        // Headers are small: decoded on the stack, the heap only for an unusually large one.
+        let mut stack = [0u8; 384];
+        let header = match URL_SAFE_NO_PAD.decode_slice(header_b64, &mut stack) {
+            Ok(len) => JwsHeader::from_json(stack.get(..len).unwrap_or_default())?,
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                JwsHeader::from_json(&decode(header_b64, JwsPart::Header)?)?
+            }
+            Err(base64::DecodeSliceError::DecodeError(_)) => {
+                return Err(JwsError::Base64 {
+                    part: JwsPart::Header,
+                });
+            }
+        };
         let signature = decode(signature_b64, JwsPart::Signature)?;
         // The payload is not decoded yet, but a malformed one is a parse error, not a later surprise.
         if !is_base64url(payload_b64) {
@@ -305,9 +370,18 @@ impl<'a> CompactJws<'a> {
 }
 
 fn is_base64url(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && s.len() % 4 != 1
+    // A table lookup per byte: this runs over every payload before anything else is done.
+    const ALPHABET: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+            b += 1;
+        }
+        t
+    };
+    s.len() % 4 != 1 && s.bytes().all(|b| ALPHABET[usize::from(b)])
 }
 
 /// Strict unpadded base64url: the `URL_SAFE_NO_PAD` engine refuses padding and non-canonical
@@ -348,6 +422,40 @@ mod tests {
         assert_eq!(h.typ.as_deref(), Some("JWT"));
         assert!(h.extra.contains_key("x5u"));
         assert_eq!(jws.decode_claims().unwrap()["sub"], "a");
+    }
+
+    #[test]
+    fn large_headers_parse_like_small_ones() {
+        // Past the stack buffer the header is decoded on the heap, with the same checks.
+        let pad = "x".repeat(600);
+        let t = token(
+            &format!(r#"{{"alg":"ES256","kid":"k1","pad":"{pad}"}}"#),
+            "{}",
+        );
+        let jws = CompactJws::parse(&t).unwrap();
+        assert_eq!(jws.header().kid.as_deref(), Some("k1"));
+        assert_eq!(jws.header().extra["pad"], pad.as_str());
+        let dup = token(
+            &format!(r#"{{"alg":"ES256","pad":"{pad}","alg":"none"}}"#),
+            "{}",
+        );
+        assert!(matches!(
+            CompactJws::parse(&dup),
+            Err(JwsError::Json { part: JwsPart::Header, reason }) if reason.contains("duplicate member `alg`")
+        ));
+        let bad = format!("{}=.e30.c2ln", b64(&format!(r#"{{"alg":"{pad}"}}"#)));
+        assert_eq!(
+            CompactJws::parse(&bad).unwrap_err(),
+            JwsError::Base64 {
+                part: JwsPart::Header
+            }
+        );
+        // Duplicates among the other parameters, also when a name is escaped.
+        let dup = token(r#"{"alg":"ES256","x":1,"x":2}"#, "{}");
+        assert!(matches!(
+            CompactJws::parse(&dup),
+            Err(JwsError::Json { reason, .. }) if reason.contains("duplicate member `x`")
+        ));
     }
 
     #[test]

@@ -1,0 +1,717 @@
+//! Reads a metadata document straight from its bytes into per-field slots, without building a
+//! `serde_json::Value` first.
+//!
+//! The result must be exactly what [`Partial::parse`](super::Partial) makes of the same document parsed
+//! as a `Value`, problems included (the tests and the `metadata` fuzz target compare the two). That
+//! decides the shape of this reader:
+//! - every member goes through serde_json's `deserialize_any`, as it does when a `Value` is built, so
+//!   the same documents are rejected with the same messages (an out-of-range number or a lone surrogate
+//!   in a member nobody reads still fails the parse; serde's `IgnoredAny` would let them through);
+//! - a repeated member replaces the earlier one (a `Value` map keeps the last), rather than serde
+//!   derive's "duplicate field" error;
+//! - a member of the wrong type is recorded, not returned as an error, so that every field's problem
+//!   is reported by name and in field order, as before;
+//! - members that no typed field names are only checked here; [`ExtraMembers`] builds them when read.
+
+use super::extra::ExtraMembers;
+use super::{MetadataError, MetadataField, Partial};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use url::{Position, Url};
+
+/// The URL fields by slot index (what `classify` and `into_partial` assume; checked by a test).
+#[cfg(test)]
+const URL_FIELDS: [MetadataField; 12] = [
+    MetadataField::Issuer,
+    MetadataField::AuthorizationEndpoint,
+    MetadataField::TokenEndpoint,
+    MetadataField::RevocationEndpoint,
+    MetadataField::RegistrationEndpoint,
+    MetadataField::DeviceAuthorizationEndpoint,
+    MetadataField::IntrospectionEndpoint,
+    MetadataField::PushedAuthorizationRequestEndpoint,
+    MetadataField::UserinfoEndpoint,
+    MetadataField::JwksUri,
+    MetadataField::EndSessionEndpoint,
+    MetadataField::AccountManagementUri,
+];
+
+/// The list fields by slot index.
+#[cfg(test)]
+const LIST_FIELDS: [MetadataField; 9] = [
+    MetadataField::ResponseTypesSupported,
+    MetadataField::GrantTypesSupported,
+    MetadataField::ResponseModesSupported,
+    MetadataField::CodeChallengeMethodsSupported,
+    MetadataField::AccountManagementActionsSupported,
+    MetadataField::PromptValuesSupported,
+    MetadataField::ScopesSupported,
+    MetadataField::TokenEndpointAuthMethodsSupported,
+    MetadataField::IdTokenSigningAlgValuesSupported,
+];
+
+const ACCOUNT_URI: usize = 11;
+const ACCOUNT_ACTIONS: usize = 4;
+
+/// What a member name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Url(usize),
+    List(usize),
+    Flag,
+    UnstableAccountUri,
+    UnstableAccountActions,
+    Unnamed,
+}
+
+fn classify(name: &str) -> Key {
+    match name {
+        "issuer" => Key::Url(0),
+        "authorization_endpoint" => Key::Url(1),
+        "token_endpoint" => Key::Url(2),
+        "revocation_endpoint" => Key::Url(3),
+        "registration_endpoint" => Key::Url(4),
+        "device_authorization_endpoint" => Key::Url(5),
+        "introspection_endpoint" => Key::Url(6),
+        "pushed_authorization_request_endpoint" => Key::Url(7),
+        "userinfo_endpoint" => Key::Url(8),
+        "jwks_uri" => Key::Url(9),
+        "end_session_endpoint" => Key::Url(10),
+        "account_management_uri" => Key::Url(ACCOUNT_URI),
+        "response_types_supported" => Key::List(0),
+        "grant_types_supported" => Key::List(1),
+        "response_modes_supported" => Key::List(2),
+        "code_challenge_methods_supported" => Key::List(3),
+        "account_management_actions_supported" => Key::List(ACCOUNT_ACTIONS),
+        "prompt_values_supported" => Key::List(5),
+        "scopes_supported" => Key::List(6),
+        "token_endpoint_auth_methods_supported" => Key::List(7),
+        "id_token_signing_alg_values_supported" => Key::List(8),
+        "authorization_response_iss_parameter_supported" => Key::Flag,
+        super::UNSTABLE_ACCOUNT_URI => Key::UnstableAccountUri,
+        super::UNSTABLE_ACCOUNT_ACTIONS => Key::UnstableAccountActions,
+        _ => Key::Unnamed,
+    }
+}
+
+/// One member's value, as far as its field cares. `Absent` (never seen) differs from `Null` only for
+/// the MSC4191 fallback, which looks at whether the stable name is present at all.
+#[derive(Debug, Default)]
+enum Slot<'de> {
+    #[default]
+    Absent,
+    Null,
+    Bool(bool),
+    Str(Cow<'de, str>),
+    /// An array; `None` when an element is not a string.
+    Strings(Option<Vec<String>>),
+    /// A number, an object, or an array where a list was not asked for.
+    Other,
+}
+
+/// Every member the typed fields read, and whether there are others.
+#[derive(Debug, Default)]
+pub(super) struct Slots<'de> {
+    urls: [Slot<'de>; 12],
+    lists: [Slot<'de>; 9],
+    flag: Slot<'de>,
+    unstable_uri: Slot<'de>,
+    unstable_actions: Slot<'de>,
+    unnamed: bool,
+}
+
+/// A document read by [`read`].
+#[derive(Debug)]
+pub(super) enum Root<'de> {
+    Object(Box<Slots<'de>>),
+    /// Valid JSON, but not an object: what it is instead ("an array", …).
+    NotObject(&'static str),
+}
+
+/// Reads `json`; `Err` is serde_json's syntax error, the same one `from_slice::<Value>` gives.
+pub(super) fn read(json: &[u8]) -> Result<Root<'_>, serde_json::Error> {
+    // One UTF-8 check of the whole document costs less than serde_json's check of each string
+    // (≈ 150 of them). Outside strings, JSON is ASCII, so a valid document passes it; one that does
+    // not is read from bytes, for serde_json's own error (and its position).
+    match std::str::from_utf8(json) {
+        Ok(text) => read_from(serde_json::Deserializer::from_str(text)),
+        Err(_) => read_from(serde_json::Deserializer::from_slice(json)),
+    }
+}
+
+fn read_from<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Root<'de>, serde_json::Error> {
+    let root = (&mut de).deserialize_any(RootVisitor)?;
+    de.end()?;
+    Ok(root)
+}
+
+impl<'de> Slots<'de> {
+    /// The typed fields, with each problem in the order `Partial::parse` reports them; the unnamed
+    /// members stay in `json` for [`ExtraMembers`].
+    pub(super) fn into_partial(
+        mut self,
+        json: &[u8],
+        problems: &mut Vec<MetadataError>,
+    ) -> Partial {
+        use MetadataField as F;
+        // MSC4191: the unstable name stands in for an absent stable one.
+        let mut unnamed = self.unnamed;
+        for (stable, unstable) in [
+            (&mut self.urls[ACCOUNT_URI], &mut self.unstable_uri),
+            (&mut self.lists[ACCOUNT_ACTIONS], &mut self.unstable_actions),
+        ] {
+            match (&*stable, &*unstable) {
+                (_, Slot::Absent) => {}
+                (Slot::Absent, _) => *stable = std::mem::take(unstable),
+                _ => unnamed = true,
+            }
+        }
+
+        let mut p = Partial::default();
+        let mut r = SlotReader {
+            problems,
+            malformed: &mut p.malformed,
+        };
+        let [
+            issuer,
+            authorization,
+            token,
+            revocation,
+            registration,
+            device,
+            introspection,
+            par,
+            userinfo,
+            jwks,
+            end_session,
+            account,
+        ] = self.urls;
+        let [
+            response_types,
+            grant_types,
+            response_modes,
+            pkce,
+            account_actions,
+            prompts,
+            scopes,
+            token_auth,
+            id_token_algs,
+        ] = self.lists;
+        // The field order of `Partial::parse`.
+        p.issuer = r.url(F::Issuer, issuer, None);
+        let base = p.issuer.as_ref();
+        p.authorization_endpoint = r.url(F::AuthorizationEndpoint, authorization, base);
+        p.token_endpoint = r.url(F::TokenEndpoint, token, base);
+        p.revocation_endpoint = r.url(F::RevocationEndpoint, revocation, base);
+        p.registration_endpoint = r.url(F::RegistrationEndpoint, registration, base);
+        p.response_types_supported = r.list(F::ResponseTypesSupported, response_types);
+        p.grant_types_supported = r.list(F::GrantTypesSupported, grant_types);
+        p.response_modes_supported = r.list(F::ResponseModesSupported, response_modes);
+        p.code_challenge_methods_supported = r.list(F::CodeChallengeMethodsSupported, pkce);
+        p.device_authorization_endpoint = r.url(F::DeviceAuthorizationEndpoint, device, base);
+        p.introspection_endpoint = r.url(F::IntrospectionEndpoint, introspection, base);
+        p.pushed_authorization_request_endpoint =
+            r.url(F::PushedAuthorizationRequestEndpoint, par, base);
+        p.userinfo_endpoint = r.url(F::UserinfoEndpoint, userinfo, base);
+        p.jwks_uri = r.url(F::JwksUri, jwks, base);
+        p.end_session_endpoint = r.url(F::EndSessionEndpoint, end_session, base);
+        p.account_management_uri = r.url(F::AccountManagementUri, account, base);
+        p.account_management_actions_supported =
+            r.list(F::AccountManagementActionsSupported, account_actions);
+        p.prompt_values_supported = r.list(F::PromptValuesSupported, prompts);
+        p.scopes_supported = r.list(F::ScopesSupported, scopes);
+        p.token_endpoint_auth_methods_supported =
+            r.list(F::TokenEndpointAuthMethodsSupported, token_auth);
+        p.id_token_signing_alg_values_supported =
+            r.list(F::IdTokenSigningAlgValuesSupported, id_token_algs);
+        p.authorization_response_iss_parameter_supported =
+            r.flag(F::AuthorizationResponseIssParameterSupported, self.flag);
+        if unnamed {
+            p.extra = ExtraMembers::lazy(json);
+        }
+        p
+    }
+}
+
+/// `Reader` of `Partial::parse`, over slots.
+struct SlotReader<'a> {
+    problems: &'a mut Vec<MetadataError>,
+    malformed: &'a mut Vec<MetadataField>,
+}
+
+impl SlotReader<'_> {
+    fn wrong(&mut self, field: MetadataField, expected: &'static str) {
+        self.malformed.push(field);
+        self.problems
+            .push(MetadataError::WrongType { field, expected });
+    }
+
+    /// `base` is the issuer, when it parsed: see [`parse_url`].
+    fn url(&mut self, field: MetadataField, slot: Slot<'_>, base: Option<&Url>) -> Option<Url> {
+        match slot {
+            Slot::Absent | Slot::Null => None,
+            Slot::Str(s) => match parse_url(&s, base) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    self.malformed.push(field);
+                    self.problems.push(MetadataError::InvalidUrl {
+                        field,
+                        value: crate::error::truncate(s.into_owned(), 256),
+                        reason: e.to_string(),
+                    });
+                    None
+                }
+            },
+            Slot::Bool(_) | Slot::Strings(_) | Slot::Other => {
+                self.wrong(field, "a URL string");
+                None
+            }
+        }
+    }
+
+    fn list(&mut self, field: MetadataField, slot: Slot<'_>) -> Option<Vec<String>> {
+        match slot {
+            Slot::Absent | Slot::Null => None,
+            Slot::Strings(Some(items)) => Some(items),
+            Slot::Strings(None) | Slot::Bool(_) | Slot::Str(_) | Slot::Other => {
+                self.wrong(field, "an array of strings");
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, field: MetadataField, slot: Slot<'_>) -> bool {
+        match slot {
+            Slot::Absent | Slot::Null => false,
+            Slot::Bool(b) => b,
+            Slot::Strings(_) | Slot::Str(_) | Slot::Other => {
+                self.wrong(field, "a boolean");
+                false
+            }
+        }
+    }
+}
+
+/// `Url::parse(s)`, the same value, more cheaply when `s` is on the issuer's origin (the usual case):
+/// `base.join(path)` then reuses the issuer's parsed scheme and host instead of parsing them again
+/// (host parsing, with its IDNA mapping, is the larger part of the cost).
+///
+/// The shortcut is taken only where both give the same URL: `base` is an `http`/`https` URL with a
+/// host, `s` starts with exactly its serialized scheme and authority (so the authority `Url::parse`
+/// would read is that one), followed by a path that starts with a single `/` and holds only printable
+/// ASCII. The last two conditions keep `join` from reading the path as a scheme-relative reference
+/// (`//host`, `/\host`, or `/<tab>/host` once the parser drops tabs and newlines).
+pub(super) fn parse_url(s: &str, base: Option<&Url>) -> Result<Url, url::ParseError> {
+    if let Some((base, path)) = base.and_then(|b| Some((b, path_on_origin(b, s)?))) {
+        if let Ok(joined) = join_presized(base, path, s.len()) {
+            return Ok(joined);
+        }
+    }
+    Url::parse(s)
+}
+
+/// `base.join(path)`, with `path` padded by trailing spaces to `len` bytes when that fits a small
+/// buffer. The URL parser drops trailing spaces (WHATWG URL: leading and trailing C0 control or space
+/// are removed), so the URL is the same; the padding only makes the parser's first allocation, sized
+/// by its input, large enough for base and path together, sparing the two reallocations `join`
+/// otherwise makes as it copies the base in front of the path.
+fn join_presized(base: &Url, path: &str, len: usize) -> Result<Url, url::ParseError> {
+    let mut buf = [b' '; 192];
+    let padded = buf
+        .get_mut(..len)
+        .and_then(|b| b.split_at_mut_checked(path.len()));
+    if let Some((head, _)) = padded {
+        head.copy_from_slice(path.as_bytes());
+        if let Some(text) = buf.get(..len).and_then(|b| std::str::from_utf8(b).ok()) {
+            return base.join(text);
+        }
+    }
+    base.join(path)
+}
+
+/// The path-absolute rest of `s` after `base`'s scheme and authority, when [`parse_url`] may join it.
+fn path_on_origin<'s>(base: &Url, s: &'s str) -> Option<&'s str> {
+    if !matches!(base.scheme(), "https" | "http") || !base.has_host() {
+        return None;
+    }
+    let path = s.strip_prefix(&base[..Position::BeforePath])?;
+    let bytes = path.as_bytes();
+    let single_slash = bytes.first() == Some(&b'/') && !matches!(bytes.get(1), Some(b'/' | b'\\'));
+    (single_slash && bytes.iter().all(|b| (0x21..=0x7e).contains(b))).then_some(path)
+}
+
+/// What to do with strings and arrays: the three ways a member is read.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A member nobody reads: checked, nothing kept.
+    Skip,
+    /// A URL or flag field: strings kept, arrays only checked.
+    Scalar,
+    /// A list field: arrays of strings kept.
+    List,
+}
+
+/// Reads one JSON value in a [`Mode`]; every JSON type is accepted (a type mismatch is a [`Slot`]).
+#[derive(Clone, Copy)]
+struct Member(Mode);
+
+impl<'de> DeserializeSeed<'de> for Member {
+    type Value = Slot<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member {
+    type Value = Slot<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Slot::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Slot::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Slot::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Slot::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Slot::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Slot::Other)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(match self.0 {
+            Mode::Skip => Slot::Other,
+            Mode::Scalar | Mode::List => Slot::Str(Cow::Borrowed(v)),
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(match self.0 {
+            Mode::Skip => Slot::Other,
+            Mode::Scalar | Mode::List => Slot::Str(Cow::Owned(v.to_owned())),
+        })
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(match self.0 {
+            Mode::Skip => Slot::Other,
+            Mode::Scalar | Mode::List => Slot::Str(Cow::Owned(v)),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        match self.0 {
+            Mode::Skip => {
+                while seq.next_element_seed(Member(Mode::Skip))?.is_some() {}
+                Ok(Slot::Other)
+            }
+            Mode::Scalar => {
+                while seq.next_element_seed(Member(Mode::Skip))?.is_some() {}
+                Ok(Slot::Strings(None))
+            }
+            Mode::List => {
+                let mut items = Some(Vec::new());
+                // After the first element that is not a string, the rest is only checked.
+                loop {
+                    let mode = if items.is_some() {
+                        Mode::Scalar
+                    } else {
+                        Mode::Skip
+                    };
+                    match seq.next_element_seed(Member(mode))? {
+                        None => break,
+                        Some(Slot::Str(s)) => {
+                            if let Some(items) = &mut items {
+                                items.push(s.into_owned());
+                            }
+                        }
+                        Some(_) => items = None,
+                    }
+                }
+                Ok(Slot::Strings(items))
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry_seed(Member(Mode::Skip), Member(Mode::Skip))?
+            .is_some()
+        {}
+        Ok(Slot::Other)
+    }
+}
+
+/// Reads a member name into a [`Key`] without keeping it.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(classify(v))
+    }
+}
+
+/// The document: an object read into [`Slots`], anything else named.
+struct RootVisitor;
+
+impl RootVisitor {
+    fn not_object<'de, E>(kind: &'static str) -> Result<Root<'de>, E> {
+        Ok(Root::NotObject(kind))
+    }
+}
+
+impl<'de> Visitor<'de> for RootVisitor {
+    type Value = Root<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Self::not_object("null")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Self::not_object("a boolean")
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Self::not_object("a number")
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Self::not_object("a number")
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Self::not_object("a number")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Self::not_object("a string")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(Member(Mode::Skip))?.is_some() {}
+        Self::not_object("an array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut slots = Box::<Slots<'de>>::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            // A repeated member overwrites its slot: the last one counts, as in a `Value` map.
+            match key {
+                Key::Url(i) => put(
+                    &mut slots.urls,
+                    i,
+                    map.next_value_seed(Member(Mode::Scalar))?,
+                ),
+                Key::List(i) => put(
+                    &mut slots.lists,
+                    i,
+                    map.next_value_seed(Member(Mode::List))?,
+                ),
+                Key::Flag => slots.flag = map.next_value_seed(Member(Mode::Scalar))?,
+                Key::UnstableAccountUri => {
+                    slots.unstable_uri = map.next_value_seed(Member(Mode::Scalar))?;
+                }
+                Key::UnstableAccountActions => {
+                    slots.unstable_actions = map.next_value_seed(Member(Mode::List))?;
+                }
+                Key::Unnamed => {
+                    slots.unnamed = true;
+                    map.next_value_seed(Member(Mode::Skip))?;
+                }
+            }
+        }
+        Ok(Root::Object(slots))
+    }
+}
+
+fn put<'de>(slots: &mut [Slot<'de>], i: usize, value: Slot<'de>) {
+    if let Some(slot) = slots.get_mut(i) {
+        *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `MetadataField::ALL` lists every variant in report order: `ExtraMembers` leaves out exactly
+    /// these names. A new variant stops this match from compiling, a reminder to add it to `ALL`.
+    #[test]
+    fn all_fields_are_listed() {
+        use MetadataField as F;
+        let position = |f: F| match f {
+            F::Issuer => 0,
+            F::AuthorizationEndpoint => 1,
+            F::TokenEndpoint => 2,
+            F::RevocationEndpoint => 3,
+            F::RegistrationEndpoint => 4,
+            F::ResponseTypesSupported => 5,
+            F::GrantTypesSupported => 6,
+            F::ResponseModesSupported => 7,
+            F::CodeChallengeMethodsSupported => 8,
+            F::DeviceAuthorizationEndpoint => 9,
+            F::IntrospectionEndpoint => 10,
+            F::PushedAuthorizationRequestEndpoint => 11,
+            F::UserinfoEndpoint => 12,
+            F::JwksUri => 13,
+            F::EndSessionEndpoint => 14,
+            F::AccountManagementUri => 15,
+            F::AccountManagementActionsSupported => 16,
+            F::PromptValuesSupported => 17,
+            F::ScopesSupported => 18,
+            F::TokenEndpointAuthMethodsSupported => 19,
+            F::IdTokenSigningAlgValuesSupported => 20,
+            F::AuthorizationResponseIssParameterSupported => 21,
+        };
+        for (i, f) in F::ALL.into_iter().enumerate() {
+            assert_eq!(position(f), i, "{f}");
+        }
+    }
+
+    #[test]
+    fn every_field_name_has_its_slot() {
+        for field in MetadataField::ALL {
+            let key = classify(field.as_str());
+            let named = match key {
+                Key::Url(i) => URL_FIELDS.get(i),
+                Key::List(i) => LIST_FIELDS.get(i),
+                Key::Flag => Some(&MetadataField::AuthorizationResponseIssParameterSupported),
+                _ => None,
+            };
+            assert_eq!(named, Some(&field), "{field}");
+        }
+        assert_eq!(URL_FIELDS[ACCOUNT_URI], MetadataField::AccountManagementUri);
+        assert_eq!(
+            LIST_FIELDS[ACCOUNT_ACTIONS],
+            MetadataField::AccountManagementActionsSupported
+        );
+        assert_eq!(
+            classify(super::super::UNSTABLE_ACCOUNT_URI),
+            Key::UnstableAccountUri
+        );
+        assert_eq!(classify("Issuer"), Key::Unnamed);
+    }
+
+    /// Longer than `join_presized`'s buffer.
+    const LONG_PATH: &str = "/oauth2/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/token";
+
+    /// The shortcut gives `Url::parse`'s value, and its conditions hold where they must.
+    #[test]
+    fn parse_url_equals_url_parse() {
+        let bases = [
+            "https://auth.example.org/",
+            "https://auth.example.org",
+            "https://auth.example.org/realms/x/",
+            "http://127.0.0.1:3000/",
+            "https://user:pw@auth.example.org:8443/a?b#c",
+            "https://[::1]/",
+            "https://xn--bcher-kva.example/",
+        ];
+        let rests = [
+            "/",
+            "/oauth2/token",
+            "/a/../b",
+            "/a/./b/%2e%2e/c",
+            "/x?y=1#z",
+            "/x#",
+            "/x?",
+            "/%41",
+            "/a b",
+            "/a\tb",
+            "/\t/evil.example/x",
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "/ü",
+            "/x\n",
+            " /x",
+            "",
+            "?q",
+            "#f",
+            ":443/x",
+            ":8443/x",
+            "@evil.example/x",
+            ".evil.example/x",
+            "/a|b",
+            "/a^b`c{d}",
+            "/a\\b",
+            "/x ",
+            LONG_PATH,
+        ];
+        // Paths around the size of `join_presized`'s buffer, on a 24-byte origin.
+        let sized: Vec<String> = (165..=170).map(|n| format!("/{}", "a".repeat(n))).collect();
+        for base in bases {
+            let b = Url::parse(base).unwrap();
+            for rest in rests
+                .iter()
+                .copied()
+                .chain(sized.iter().map(String::as_str))
+            {
+                let prefix = &b[..Position::BeforePath];
+                for s in [format!("{prefix}{rest}"), format!("{base}{rest}")] {
+                    let expected = Url::parse(&s);
+                    let got = parse_url(&s, Some(&b));
+                    assert_eq!(
+                        format!("{got:?}"),
+                        format!("{expected:?}"),
+                        "{s:?} on {base}"
+                    );
+                }
+            }
+        }
+        let b = Url::parse("https://auth.example.org/").unwrap();
+        assert_eq!(
+            path_on_origin(&b, "https://auth.example.org/oauth2/token"),
+            Some("/oauth2/token")
+        );
+        for not_joined in [
+            "https://auth.example.org//evil.example/",
+            "https://auth.example.org/\\evil.example/",
+            "https://auth.example.org/\t/evil.example/",
+            "https://auth.example.org.evil.example/",
+            "https://auth.example.org:443/",
+            "https://AUTH.example.org/",
+            "http://auth.example.org/",
+        ] {
+            assert_eq!(path_on_origin(&b, not_joined), None, "{not_joined}");
+        }
+        let opaque = Url::parse("mailto:a@example.org").unwrap();
+        assert_eq!(path_on_origin(&opaque, "mailto:a@example.org/x"), None);
+    }
+}

@@ -454,6 +454,16 @@ impl TokenRequest {
             .or_else(|| self.previous_refresh_token.clone());
         let id_token = string("id_token")?.map(Secret::from);
         let scope = match string("scope")? {
+            // The usual answer: exactly the scope asked for, token for token. It is the display
+            // form of a valid `Scope` and grants what was requested, so there is nothing to check.
+            Some(granted)
+                if self
+                    .requested_scope
+                    .as_ref()
+                    .is_some_and(|r| granted.split(' ').eq(r.tokens())) =>
+            {
+                Some(granted.to_owned())
+            }
             Some(granted) => {
                 // Checked as text: a `Scope` is built only to normalize a scope with repeats.
                 let summary =
@@ -781,6 +791,17 @@ mod tests {
             Some(format!("openid {SCOPE}").as_str())
         );
         assert_eq!(with_scope(SCOPE).unwrap().scope.as_deref(), Some(SCOPE));
+        // The same tokens in another order are checked (and kept as sent).
+        let reordered = "urn:matrix:client:device:AABBBCCCDDD urn:matrix:client:api:*";
+        assert_eq!(
+            with_scope(reordered).unwrap().scope.as_deref(),
+            Some(reordered)
+        );
+        // A requested scope with a repeat would not be echoed as requested: parse keeps one.
+        assert!(matches!(
+            with_scope(&format!("{SCOPE} {SCOPE}")),
+            Ok(t) if t.scope.as_deref() == Some(SCOPE)
+        ));
         assert!(matches!(
             with_scope("openid urn:matrix:client:api:* openid"),
             Err(TokenError::DeviceScopeDropped { ref granted, .. }) if granted == "openid urn:matrix:client:api:*"

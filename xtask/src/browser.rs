@@ -174,7 +174,7 @@ impl Browser {
     /// final redirect (the client's redirect URI with `code`, `state`, `iss`), not followed.
     pub(crate) async fn log_in(
         &self,
-        authorization_url: &Url,
+        authorization_url: &(impl AsRef<str> + ?Sized),
         username: &str,
         password: &str,
     ) -> Result<Url, BrowserError> {
@@ -189,7 +189,7 @@ impl Browser {
     /// `error=access_denied`.
     pub(crate) async fn log_in_and_deny(
         &self,
-        authorization_url: &Url,
+        authorization_url: &(impl AsRef<str> + ?Sized),
         username: &str,
         password: &str,
     ) -> Result<Url, BrowserError> {
@@ -203,7 +203,10 @@ impl Browser {
 
     /// Opens `authorization_url` and cancels at the first page: the redirect carries
     /// `error=access_denied`.
-    pub(crate) async fn abort(&self, authorization_url: &Url) -> Result<Url, BrowserError> {
+    pub(crate) async fn abort(
+        &self,
+        authorization_url: &(impl AsRef<str> + ?Sized),
+    ) -> Result<Url, BrowserError> {
         let plan = Plan {
             abort: true,
             ..Plan::NOTHING
@@ -215,7 +218,7 @@ impl Browser {
     /// (created at the OP and in Synapse) and approves the consent page. Returns the final redirect.
     pub(crate) async fn sign_up(
         &self,
-        authorization_url: &Url,
+        authorization_url: &(impl AsRef<str> + ?Sized),
         username: &str,
         password: &str,
     ) -> Result<Url, BrowserError> {
@@ -258,7 +261,19 @@ impl Browser {
         self.device_flow(verification_uri, plan).await
     }
 
-    async fn redirect_flow(&self, start: &Url, plan: Plan<'_>) -> Result<Url, BrowserError> {
+    /// Takes the authorization URL as text: the core hands it out as an `AuthorizationUrl`, the
+    /// peers' own flows as a `Url`.
+    async fn redirect_flow(
+        &self,
+        start: &(impl AsRef<str> + ?Sized),
+        plan: Plan<'_>,
+    ) -> Result<Url, BrowserError> {
+        let start = Url::parse(start.as_ref()).map_err(|e| BrowserError::BadUrl {
+            url: start.as_ref().to_owned(),
+            page: "the authorization request".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let start = &start;
         match self.drive(start, plan).await? {
             End::Redirect(url) => Ok(url),
             End::Device(_) => Err(BrowserError::UnexpectedPage {

@@ -112,6 +112,7 @@ pub use device::{DeviceLogin, DeviceLoginOptions, DevicePoll};
 pub use error::{Error, Operation};
 pub use events::{EventHook, LogoutReason, SessionEvent, SessionEvents};
 pub use login::{ClientConfig, LoginOptions, LoginStart};
+pub use matrix_oidc_core::AuthorizationUrl;
 pub use runtime::{BoxFuture, Clock, ManualClock, Sleep, Spawn, SystemClock};
 #[cfg(feature = "tokio")]
 pub use runtime::{TokioSleep, TokioSpawner};

@@ -22,8 +22,8 @@ use matrix_oidc_core::callback::{self, CallbackError, CallbackResponse};
 use matrix_oidc_core::discovery::Discovered;
 use matrix_oidc_core::registration::ClientMetadata;
 use matrix_oidc_core::{
-    AuthorizationRequest, DeviceId, LoginHint, PendingAuthorization, ResponseMode, Scope,
-    ScopeFlavor, Session, Timestamp, TokenRequest,
+    AuthorizationRequest, AuthorizationUrl, DeviceId, LoginHint, PendingAuthorization,
+    ResponseMode, Scope, ScopeFlavor, Session, Timestamp, TokenRequest,
 };
 use url::Url;
 
@@ -230,8 +230,9 @@ impl LoginOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoginStart {
-    /// The authorization URL to open in the system browser.
-    pub url: Url,
+    /// The authorization URL to open in the system browser (its text; [`AuthorizationUrl::to_url`]
+    /// gives a [`Url`]).
+    pub url: AuthorizationUrl,
     /// The login's `state`, to [`abort_login`](OAuthClient::abort_login) it.
     pub state: String,
     /// The client id used.

@@ -35,7 +35,7 @@ use crate::scope::Scope;
 use crate::secret::Secret;
 use crate::session::{PendingAuthorization, ResponseMode};
 use crate::time::Timestamp;
-use url::Url;
+use url::{Position, Url};
 
 /// A `prompt` value (OpenID Connect Core §3.1.2.1). Matrix defines only [`Prompt::Create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,7 +201,7 @@ pub enum AuthorizeError {
 #[non_exhaustive]
 pub struct AuthorizationStart {
     /// The authorization URL: open it in the system browser (or redirect a web app to it).
-    pub url: Url,
+    pub url: AuthorizationUrl,
     /// Everything needed to finish the flow. Persist it keyed by [`PendingAuthorization::state`].
     pub pending: PendingAuthorization,
 }
@@ -350,34 +350,60 @@ impl<'a> AuthorizationRequest<'a> {
     }
 
     /// The authorization URL: the endpoint with the request's parameters added to its query.
-    fn url(&self, mode: ResponseMode, state: &str, challenge: &str, nonce: Option<&Secret>) -> Url {
-        let mut url = self.metadata.authorization_endpoint.clone();
-        // Appending pair by pair encodes straight into the URL. (Writing the query into a string of
-        // its own and setting it with `Url::set_query` costs more: the URL parser walks the whole
-        // query again, character by character.)
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", self.redirect_uri.as_str())
-            .append_pair("scope", &joined(|| self.scope.tokens()))
-            .append_pair("state", state)
-            .append_pair("response_mode", mode.as_str())
-            .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", pkce::S256);
+    ///
+    /// Written into one pre-sized string, byte for byte what appending the pairs to a clone of the
+    /// endpoint's `Url` with `query_pairs_mut` gives (a test holds the two side by side), without
+    /// cloning the endpoint, growing its serialization pair by pair, or parsing the result again.
+    fn url(
+        &self,
+        mode: ResponseMode,
+        state: &str,
+        challenge: &str,
+        nonce: Option<&Secret>,
+    ) -> AuthorizationUrl {
+        let endpoint = &self.metadata.authorization_endpoint;
+        // Up to the end of the query; the endpoint's fragment, if any, goes back at the end, as
+        // `query_pairs_mut` puts it back.
+        let base = &endpoint[..Position::AfterQuery];
+        let fragment = endpoint.fragment();
+        let scope_len: usize = self.scope.tokens().map(|t| t.len() + 1).sum();
+        let hint_len = self.login_hint.as_ref().map_or(0, |h| h.as_str().len());
+        // Form-encoding at most triples a byte: with this the string never grows.
+        let escaped = 3
+            * (self.client_id.len()
+                + self.redirect_uri.as_str().len()
+                + scope_len
+                + hint_len
+                + state.len()
+                + challenge.len()
+                + nonce.map_or(0, |n| n.expose().len()));
+        let mut out = String::with_capacity(
+            base.len() + fragment.map_or(0, |f| f.len() + 1) + QUERY_KEYS_LEN + escaped,
+        );
+        out.push_str(base);
+        let mut query = QueryWriter::new(&mut out, endpoint.query());
+        query.pair("response_type", ["code"]);
+        query.pair("client_id", [self.client_id.as_str()]);
+        query.pair("redirect_uri", [self.redirect_uri.as_str()]);
+        query.pair("scope", self.scope.tokens());
+        query.pair("state", [state]);
+        query.pair("response_mode", [mode.as_str()]);
+        query.pair("code_challenge", [challenge]);
+        query.pair("code_challenge_method", [pkce::S256]);
         if !self.prompts.is_empty() {
-            q.append_pair(
-                "prompt",
-                &joined(|| self.prompts.iter().map(|p| p.as_str())),
-            );
+            query.pair("prompt", self.prompts.iter().map(|p| p.as_str()));
         }
         if let Some(hint) = &self.login_hint {
-            q.append_pair("login_hint", hint.as_str());
+            query.pair("login_hint", [hint.as_str()]);
         }
         if let Some(nonce) = nonce {
-            q.append_pair("nonce", nonce.expose());
+            query.pair("nonce", [nonce.expose()]);
         }
-        drop(q);
-        url
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
+        AuthorizationUrl(out)
     }
 
     /// Checks the request against the metadata, draws the PKCE verifier, `state` and `nonce` from `rng`,
@@ -436,16 +462,137 @@ impl<'a> AuthorizationRequest<'a> {
     }
 }
 
-/// `parts` joined by spaces, in one allocation.
-fn joined<'a, I: Iterator<Item = &'a str>>(parts: impl Fn() -> I) -> String {
-    let mut out = String::with_capacity(parts().map(|p| p.len() + 1).sum());
-    for (i, part) in parts().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(part);
+/// Room for the parameter names with their `=` and `&`, so the URL string is allocated once.
+const QUERY_KEYS_LEN: usize = 192;
+
+/// Appends `application/x-www-form-urlencoded` pairs to a URL's query, as `url`'s
+/// `query_pairs_mut` does: a `&` before each pair unless the query is still empty.
+struct QueryWriter<'a> {
+    out: &'a mut String,
+    empty: bool,
+}
+
+impl<'a> QueryWriter<'a> {
+    /// Starts after `out`, a URL up to the end of its query, whose query is `query`.
+    fn new(out: &'a mut String, query: Option<&str>) -> Self {
+        let empty = match query {
+            None => {
+                out.push('?');
+                true
+            }
+            Some(q) => q.is_empty(),
+        };
+        Self { out, empty }
     }
-    out
+
+    /// `key=value`, where the value is `parts` joined by spaces (a scope or a `prompt` list), each
+    /// encoded as it is written: a space joins them as the `+` it would be encoded to.
+    fn pair<'v>(&mut self, key: &str, parts: impl IntoIterator<Item = &'v str>) {
+        if !self.empty {
+            self.out.push('&');
+        }
+        self.empty = false;
+        self.out
+            .extend(form_urlencoded::byte_serialize(key.as_bytes()));
+        self.out.push('=');
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push('+');
+            }
+            self.out
+                .extend(form_urlencoded::byte_serialize(part.as_bytes()));
+        }
+    }
+}
+
+/// An authorization URL, as [`AuthorizationRequest::build`] writes it.
+///
+/// It is the text of the URL (what a browser is sent to), kept as a string because building and
+/// re-parsing a [`Url`] for it costs more than everything else a login start computes. Use
+/// [`as_str`](Self::as_str) or [`Display`](std::fmt::Display) to open or print it,
+/// [`query_pairs`](Self::query_pairs) to read its parameters, and [`to_url`](Self::to_url) when a
+/// [`Url`] is wanted.
+///
+/// ```
+/// # use matrix_oidc_core::{AuthorizationRequest, AuthorizationServerMetadata, DeviceId, Scope,
+/// #     SeededRandom, Timestamp};
+/// # let metadata: AuthorizationServerMetadata = serde_json::from_str(r#"{
+/// #     "issuer": "https://account.example.com/",
+/// #     "authorization_endpoint": "https://account.example.com/oauth2/auth",
+/// #     "token_endpoint": "https://account.example.com/oauth2/token",
+/// #     "code_challenge_methods_supported": ["S256"] }"#).unwrap();
+/// # let scope = Scope::matrix(DeviceId::parse("AABBBCCCDDD").unwrap()).build().unwrap();
+/// # let redirect = "https://app.example.com/cb".parse().unwrap();
+/// let start = AuthorizationRequest::new(&metadata, "s6BhdRkqt3", redirect, scope)
+///     .build(Timestamp::from_unix_seconds(1_700_000_000), &mut SeededRandom::new(1))?;
+/// let state = start.url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v);
+/// assert_eq!(state.as_deref(), Some(start.pending.state.as_str()));
+/// let url: url::Url = start.url.to_url()?;
+/// assert_eq!(url.as_str(), start.url.as_str());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthorizationUrl(String);
+
+impl AuthorizationUrl {
+    /// The URL's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The query: what follows the `?`, up to a `#` if the endpoint has a fragment.
+    pub fn query(&self) -> Option<&str> {
+        // In a serialized URL a `?` or `#` before the query would be percent-encoded, so the first
+        // `?` starts the query and the first `#` after it the fragment.
+        let (_, rest) = self.0.split_once('?')?;
+        Some(rest.split_once('#').map_or(rest, |(query, _)| query))
+    }
+
+    /// The query's decoded `(name, value)` pairs, in order.
+    pub fn query_pairs(&self) -> form_urlencoded::Parse<'_> {
+        form_urlencoded::parse(self.query().unwrap_or_default().as_bytes())
+    }
+
+    /// Parses the URL into a [`Url`]. It was written from a `Url` and encoded parameters, so this
+    /// succeeds; the `Result` is there because the type cannot promise it.
+    pub fn to_url(&self) -> Result<Url, url::ParseError> {
+        Url::parse(&self.0)
+    }
+}
+
+impl std::fmt::Display for AuthorizationUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for AuthorizationUrl {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<AuthorizationUrl> for String {
+    fn from(url: AuthorizationUrl) -> Self {
+        url.0
+    }
+}
+
+impl PartialEq<str> for AuthorizationUrl {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for AuthorizationUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
 }
 
 /// The Matrix specification's choice: `fragment` for an `https` redirect URI, `query` otherwise
@@ -488,7 +635,7 @@ mod tests {
             .unwrap()
     }
 
-    fn params(url: &Url) -> Vec<(String, String)> {
+    fn params(url: &AuthorizationUrl) -> Vec<(String, String)> {
         url.query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
@@ -868,16 +1015,21 @@ mod tests {
             "https://account.example.com/auth?tenant=x&a=%20b",
             "https://account.example.com/auth?",
             "http://127.0.0.1:8080/auth#frag",
+            "https://account.example.com/auth?tenant=x#frag",
+            "https://account.example.com/t/%C3%A9/a%20b/authorize",
+            "https://account.example.com",
+            "https://account.example.com:8443/auth?q=a+b&r=%26",
         ];
         for (i, endpoint) in endpoints.into_iter().enumerate() {
             let md = metadata(serde_json::json!({
                 "authorization_endpoint": endpoint,
-                "prompt_values_supported": ["create", "login"],
+                "prompt_values_supported": ["create", "login", "consent"],
             }));
             for (client, redirect) in [
                 ("s6BhdRkqt3", "https://app.example.com/oauth2-callback"),
                 ("c l+i&e=n%t/é", "http://127.0.0.1:5173/cb?x=1&y=é"),
                 ("01JA", "com.example.app:/callback"),
+                ("日本\u{1F600}*-._~#?", "http://[::1]:1/a%20b/c?q=%2B+&z"),
             ] {
                 let scope = Scope::matrix(DeviceId::parse("A*B.C-D_E~!$'()").unwrap())
                     .openid()
@@ -886,18 +1038,31 @@ mod tests {
                     .unwrap();
                 let mut request =
                     AuthorizationRequest::new(&md, client, Url::parse(redirect).unwrap(), scope);
-                if i % 2 == 0 {
-                    request = request
-                        .prompt_create()
-                        .prompt(Prompt::Login)
-                        .login_hint(LoginHint::mxid("@ali+ce:example.com").unwrap())
-                        .with_nonce();
+                match i % 3 {
+                    0 => {
+                        request = request
+                            .prompt_create()
+                            .prompt(Prompt::Login)
+                            .login_hint(LoginHint::mxid("@ali+ce:example.com").unwrap())
+                            .with_nonce();
+                    }
+                    1 => {
+                        request = request
+                            .response_mode(ResponseMode::Query)
+                            .prompt(Prompt::Consent)
+                            .login_hint(LoginHint::raw("email:a%b&c=d#e?f").unwrap());
+                    }
+                    _ => request = request.response_mode(ResponseMode::Fragment),
                 }
                 let start = request
                     .clone()
                     .build(Timestamp::UNIX_EPOCH, &mut SeededRandom::new(i as u64))
                     .unwrap();
-                assert_eq!(start.url.as_str(), pairwise(&start, &request).as_str());
+                let reference = pairwise(&start, &request);
+                assert_eq!(start.url.as_str(), reference.as_str());
+                assert_eq!(start.url.query(), reference.query());
+                assert_eq!(start.url.to_url().unwrap(), reference);
+                assert!(start.url.query_pairs().eq(reference.query_pairs()));
             }
         }
     }

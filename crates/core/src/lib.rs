@@ -45,7 +45,9 @@ pub mod transport;
 pub mod whoami;
 
 pub use account::AccountAction;
-pub use authorize::{AuthorizationRequest, AuthorizationStart, AuthorizeError, LoginHint, Prompt};
+pub use authorize::{
+    AuthorizationRequest, AuthorizationStart, AuthorizationUrl, AuthorizeError, LoginHint, Prompt,
+};
 pub use cache::CacheHints;
 pub use callback::{AuthorizationCode, CallbackError, CallbackResponse};
 pub use device_grant::{

@@ -263,7 +263,7 @@ fn run(seed: u64) -> (Vec<String>, Session) {
 
     // The user approves in the browser; the app receives the redirect.
     now = now + Duration::from_secs(20);
-    let redirect = server.authorize(&start.url);
+    let redirect = server.authorize(&start.url.to_url().unwrap());
     let code = callback::complete(&redirect, &pending).unwrap();
 
     // Code exchange: expiry counts from when the request was sent.
@@ -429,7 +429,7 @@ fn a_forged_callback_never_reaches_the_token_endpoint() {
     )
     .build(now, &mut rng)
     .unwrap();
-    let genuine = server.authorize(&start.url);
+    let genuine = server.authorize(&start.url.to_url().unwrap());
     // Another issuer (mix-up), another state (CSRF), another redirect target.
     let iss_forged = genuine.replace(
         "iss=https%3A%2F%2Faccount.example.com%2F",

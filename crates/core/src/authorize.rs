@@ -492,18 +492,80 @@ impl<'a> QueryWriter<'a> {
             self.out.push('&');
         }
         self.empty = false;
-        self.out
-            .extend(form_urlencoded::byte_serialize(key.as_bytes()));
+        // The names are this module's constants, made only of characters form-encoding keeps.
+        self.out.push_str(key);
         self.out.push('=');
         for (i, part) in parts.into_iter().enumerate() {
             if i > 0 {
                 self.out.push('+');
             }
-            self.out
-                .extend(form_urlencoded::byte_serialize(part.as_bytes()));
+            push_form_encoded(self.out, part);
         }
     }
 }
+
+/// Appends `value` encoded as `form_urlencoded::byte_serialize` encodes it (the encoding
+/// `query_pairs_mut` uses): ASCII letters, digits and `*-._` as they are, a space as `+`, every
+/// other byte as `%XX` with upper-case hex digits.
+///
+/// Runs of bytes that stay as they are are copied whole, and a table says which bytes those are:
+/// about half the instructions of `byte_serialize`'s iterator, which was the largest single cost
+/// of a login start. A test checks both encodings agree on every ASCII character and on
+/// multi-byte text.
+fn push_form_encoded(out: &mut String, value: &str) {
+    let mut run_start = 0;
+    for (i, &byte) in value.as_bytes().iter().enumerate() {
+        let index = usize::from(byte);
+        // 256 entries, one per byte value: always in bounds.
+        if FORM_UNCHANGED[index] {
+            continue;
+        }
+        // Bytes of multi-byte characters are all escaped, so a run of unchanged bytes starts and
+        // ends on character boundaries and `get` always gives it.
+        out.push_str(value.get(run_start..i).unwrap_or_default());
+        if byte == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(
+                PERCENT_ENCODED
+                    .get(3 * index..3 * index + 3)
+                    .unwrap_or_default(),
+            );
+        }
+        run_start = i + 1;
+    }
+    out.push_str(value.get(run_start..).unwrap_or_default());
+}
+
+/// Which bytes form-encoding leaves as they are: ASCII letters and digits and `*-._`.
+const FORM_UNCHANGED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+        b += 1;
+    }
+    table
+};
+
+/// `%00%01…%FF`: the escape of byte `b` is the three characters at `3 * b`.
+const PERCENT_ENCODED: &str = match std::str::from_utf8(&PERCENT_ENCODED_BYTES) {
+    Ok(s) => s,
+    Err(_) => panic!("the escapes are ASCII"),
+};
+const PERCENT_ENCODED_BYTES: [u8; 768] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut table = [0u8; 768];
+    let mut b = 0;
+    while b < 256 {
+        table[3 * b] = b'%';
+        table[3 * b + 1] = HEX[b >> 4];
+        table[3 * b + 2] = HEX[b & 0x0F];
+        b += 1;
+    }
+    table
+};
 
 /// An authorization URL, as [`AuthorizationRequest::build`] writes it.
 ///
@@ -1064,6 +1126,34 @@ mod tests {
                 assert_eq!(start.url.to_url().unwrap(), reference);
                 assert!(start.url.query_pairs().eq(reference.query_pairs()));
             }
+        }
+    }
+
+    #[test]
+    fn form_encoding_matches_form_urlencoded() {
+        let mut samples: Vec<String> = (0u8..=0x7F).map(|b| char::from(b).to_string()).collect();
+        samples.extend(
+            [
+                "",
+                "é",
+                "日本語",
+                "\u{1F600}",
+                "a b+c&d=e%f/g?h#i",
+                "\u{7F}\u{80}\u{7FF}\u{FFFF}",
+            ]
+            .map(str::to_owned),
+        );
+        let mut rng = SeededRandom::new(3);
+        for _ in 0..200 {
+            let mut bytes = [0u8; 24];
+            rng.fill(&mut bytes).unwrap();
+            samples.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        for sample in samples {
+            let mut ours = String::new();
+            push_form_encoded(&mut ours, &sample);
+            let theirs: String = form_urlencoded::byte_serialize(sample.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{sample:?}");
         }
     }
 

@@ -1188,6 +1188,46 @@ mod tests {
         }
     }
 
+    /// Logins through one `RandomPool` get, in turn, the values direct draws give, with one call of
+    /// the source for all of them.
+    #[test]
+    fn pooled_logins_are_the_direct_logins_with_one_draw() {
+        let md = metadata(serde_json::json!({}));
+        let redirect = Url::parse("https://app.example.com/cb").unwrap();
+        let login = |rng: &mut dyn RandomSource, nonce: bool| {
+            let device = DeviceId::generate(rng).unwrap();
+            let mut request = AuthorizationRequest::new(
+                &md,
+                "c",
+                redirect.clone(),
+                Scope::matrix(device).build().unwrap(),
+            );
+            if nonce {
+                request = request.with_nonce();
+            }
+            request.build(Timestamp::UNIX_EPOCH, rng).unwrap()
+        };
+        let mut direct = SeededRandom::new(11);
+        let mut pool = crate::RandomPool::new(CountingRandom(SeededRandom::new(11), 0));
+        for nonce in [false, true, false, true] {
+            assert_eq!(login(&mut pool, nonce), login(&mut direct, nonce));
+        }
+        /// Counts into a cell the test keeps, since the pool owns its source.
+        struct Shared(SeededRandom, std::rc::Rc<std::cell::Cell<usize>>);
+        impl RandomSource for Shared {
+            fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
+                self.1.set(self.1.get() + 1);
+                self.0.fill(buf)
+            }
+        }
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut pool = crate::RandomPool::new(Shared(SeededRandom::new(11), calls.clone()));
+        for _ in 0..20 {
+            login(&mut pool, true);
+        }
+        assert_eq!(calls.get(), 1, "20 logins of 112 bytes from one 4 KiB draw");
+    }
+
     #[test]
     fn login_hint_forms() {
         assert_eq!(

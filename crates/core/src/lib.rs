@@ -72,8 +72,8 @@ pub use pkce::{Pkce, PkceError};
 ))]
 pub use random::OsRandom;
 pub use random::{
-    LOGIN_RANDOM_BYTES, MAX_PREFETCH_BYTES, PrefetchedRandom, RandomError, RandomSource,
-    SeededRandom,
+    DEFAULT_POOL_BYTES, LOGIN_RANDOM_BYTES, MAX_POOL_BYTES, MAX_PREFETCH_BYTES, PrefetchedRandom,
+    RandomError, RandomPool, RandomSource, SeededRandom,
 };
 pub use refresh::{
     RefreshCoordinator, RefreshDecision, RefreshOutcome, RefreshPolicy, RefreshReason,

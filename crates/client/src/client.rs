@@ -154,7 +154,9 @@ impl OAuthClientBuilder {
     }
 
     /// The random source for states, PKCE verifiers and device ids (default: the operating
-    /// system's).
+    /// system's, one system call per draw). A server starting many logins can pass a
+    /// [`RandomPool`](matrix_oidc_core::RandomPool) over [`OsRandom`] to draw 4 KiB at a time
+    /// (mind its fork caveat).
     pub fn random(mut self, rng: impl RandomSource + Send + 'static) -> Self {
         self.rng = Box::new(rng);
         self

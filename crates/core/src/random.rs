@@ -51,7 +51,8 @@ pub const MAX_PREFETCH_BYTES: usize = 256;
 /// everything else a login computes. Create one of these for a login, pass it wherever a
 /// `&mut dyn RandomSource` is asked for ([`DeviceId::generate`](crate::DeviceId::generate), then
 /// [`AuthorizationRequest::build`](crate::AuthorizationRequest::build)), and drop it: the source is
-/// called once, on the first fill, for [`capacity`](Self::capacity) bytes.
+/// called once, on the first fill, for [`capacity`](Self::capacity) bytes. A process that starts
+/// many logins can keep a [`RandomPool`] instead, which makes that one call per many logins.
 ///
 /// Rules, so that nothing is reused or kept:
 /// - every byte is handed out at most once, and is wiped from the buffer as it is handed out;

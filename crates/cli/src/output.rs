@@ -8,6 +8,7 @@
 //! No report prints a token except [`TokenReport`], whose purpose it is.
 
 use crate::error::{CliError, human_duration};
+use matrix_oidc_core::metadata::ListValue;
 use matrix_oidc_core::{AuthorizationServerMetadata, Secret, Session, Timestamp};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -299,12 +300,12 @@ pub struct DiscoverReport {
     pub metadata: AuthorizationServerMetadata,
 }
 
-fn contains(list: &Option<Vec<String>>, value: &str) -> bool {
+fn contains(list: &Option<Vec<ListValue>>, value: &str) -> bool {
     list.as_deref()
         .is_some_and(|l| l.iter().any(|v| v == value))
 }
 
-fn join(list: &Option<Vec<String>>) -> String {
+fn join(list: &Option<Vec<ListValue>>) -> String {
     match list.as_deref() {
         None | Some([]) => "(not given)".into(),
         Some(l) => l.join(", "),

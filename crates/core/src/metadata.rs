@@ -50,6 +50,13 @@ mod raw;
 
 pub use extra::ExtraMembers;
 
+/// One value of a `*_supported` list. [`AuthorizationServerMetadata::from_json`] takes the values
+/// registered for these lists (`code`, `S256`, `authorization_code`, `RS256`, …) as static strings
+/// rather than allocating each one, as `http::HeaderName` does for standard headers; other values are
+/// owned. Either way it reads as a `&str` (`v == "S256"`, `&*v`), and compares, prints and serializes
+/// as its text.
+pub type ListValue = std::borrow::Cow<'static, str>;
+
 /// Metadata of an OAuth 2.0 authorization server as served at `auth_metadata` or
 /// `/.well-known/openid-configuration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,31 +97,31 @@ pub struct AuthorizationServerMetadata {
     pub account_management_uri: Option<Url>,
     /// Account management actions the page supports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_management_actions_supported: Option<Vec<String>>,
+    pub account_management_actions_supported: Option<Vec<ListValue>>,
     /// Supported `response_type` values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_types_supported: Option<Vec<String>>,
+    pub response_types_supported: Option<Vec<ListValue>>,
     /// Supported `response_mode` values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_modes_supported: Option<Vec<String>>,
+    pub response_modes_supported: Option<Vec<ListValue>>,
     /// Supported grant types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_types_supported: Option<Vec<String>>,
+    pub grant_types_supported: Option<Vec<ListValue>>,
     /// Supported PKCE methods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge_methods_supported: Option<Vec<String>>,
+    pub code_challenge_methods_supported: Option<Vec<ListValue>>,
     /// Supported `prompt` values (`create` for sign-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_values_supported: Option<Vec<String>>,
+    pub prompt_values_supported: Option<Vec<ListValue>>,
     /// Supported scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scopes_supported: Option<Vec<String>>,
+    pub scopes_supported: Option<Vec<ListValue>>,
     /// Supported client authentication methods at the token endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub token_endpoint_auth_methods_supported: Option<Vec<ListValue>>,
     /// JWS algorithms the server signs ID tokens with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    pub id_token_signing_alg_values_supported: Option<Vec<ListValue>>,
     /// RFC 9207: the server sends `iss` in authorization responses.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
@@ -126,7 +133,7 @@ pub struct AuthorizationServerMetadata {
 
 impl AuthorizationServerMetadata {
     /// Whether `list` (absent = empty) contains `value`.
-    pub(crate) fn list_contains(list: &Option<Vec<String>>, value: &str) -> bool {
+    pub(crate) fn list_contains(list: &Option<Vec<ListValue>>, value: &str) -> bool {
         list.as_deref()
             .is_some_and(|l| l.iter().any(|v| v == value))
     }
@@ -567,15 +574,15 @@ struct Partial {
     jwks_uri: Option<Url>,
     end_session_endpoint: Option<Url>,
     account_management_uri: Option<Url>,
-    account_management_actions_supported: Option<Vec<String>>,
-    response_types_supported: Option<Vec<String>>,
-    response_modes_supported: Option<Vec<String>>,
-    grant_types_supported: Option<Vec<String>>,
-    code_challenge_methods_supported: Option<Vec<String>>,
-    prompt_values_supported: Option<Vec<String>>,
-    scopes_supported: Option<Vec<String>>,
-    token_endpoint_auth_methods_supported: Option<Vec<String>>,
-    id_token_signing_alg_values_supported: Option<Vec<String>>,
+    account_management_actions_supported: Option<Vec<ListValue>>,
+    response_types_supported: Option<Vec<ListValue>>,
+    response_modes_supported: Option<Vec<ListValue>>,
+    grant_types_supported: Option<Vec<ListValue>>,
+    code_challenge_methods_supported: Option<Vec<ListValue>>,
+    prompt_values_supported: Option<Vec<ListValue>>,
+    scopes_supported: Option<Vec<ListValue>>,
+    token_endpoint_auth_methods_supported: Option<Vec<ListValue>>,
+    id_token_signing_alg_values_supported: Option<Vec<ListValue>>,
     authorization_response_iss_parameter_supported: bool,
     extra: ExtraMembers,
     /// Fields that were present with a wrong type: not reported again as missing.
@@ -772,7 +779,7 @@ impl Partial {
         }
 
         let mut list = |field: MetadataField,
-                        value: &Option<Vec<String>>,
+                        value: &Option<Vec<ListValue>>,
                         required: bool,
                         must_contain: &[&'static str]| {
             match value {
@@ -864,14 +871,14 @@ impl Reader<'_> {
         }
     }
 
-    fn list(&mut self, field: MetadataField) -> Option<Vec<String>> {
+    fn list(&mut self, field: MetadataField) -> Option<Vec<ListValue>> {
         match self.map.remove(field.as_str()) {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        Value::String(s) => out.push(s),
+                        Value::String(s) => out.push(ListValue::Owned(s)),
                         _ => {
                             self.wrong(field, "an array of strings");
                             return None;

@@ -505,6 +505,6 @@ fn unstable_account_management_names() {
     );
     assert_eq!(
         m.account_management_actions_supported.as_deref(),
-        Some(&["org.matrix.profile".to_owned()][..])
+        Some(&["org.matrix.profile".into()][..])
     );
 }

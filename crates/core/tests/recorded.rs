@@ -492,7 +492,7 @@ fn openid_configuration_through_issuer_discovery(rec: &Rec) {
     );
     assert_eq!(
         d.metadata.id_token_signing_alg_values_supported.as_deref(),
-        Some(&["RS256".to_owned()][..])
+        Some(&["RS256".into()][..])
     );
     // oidc-provider sends no caching header with its discovery document.
     assert_eq!(d.fresh_until(), None);

@@ -115,7 +115,7 @@ fn reg4_grant_types_and_server_support() {
         .grant_types_supported
         .as_mut()
         .unwrap()
-        .push(DEVICE_CODE_GRANT_TYPE.to_owned());
+        .push(DEVICE_CODE_GRANT_TYPE.into());
     let err = Registration::new(&server, &client, MetadataRules::MatrixSpec).unwrap_err();
     assert_eq!(
         err,

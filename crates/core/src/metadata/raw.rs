@@ -14,7 +14,7 @@
 //! - members that no typed field names are only checked here; [`ExtraMembers`] builds them when read.
 
 use super::extra::ExtraMembers;
-use super::{MetadataError, MetadataField, Partial};
+use super::{ListValue, MetadataError, MetadataField, Partial};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -105,7 +105,7 @@ enum Slot<'de> {
     Bool(bool),
     Str(Cow<'de, str>),
     /// An array; `None` when an element is not a string.
-    Strings(Option<Vec<String>>),
+    Strings(Option<Vec<ListValue>>),
     /// A number, an object, or an array where a list was not asked for.
     Other,
 }
@@ -124,7 +124,7 @@ pub(super) struct Slots<'de> {
 /// A document read by [`read`].
 #[derive(Debug)]
 pub(super) enum Root<'de> {
-    Object(Box<Slots<'de>>),
+    Object(Slots<'de>),
     /// Valid JSON, but not an object: what it is instead ("an array", …).
     NotObject(&'static str),
 }
@@ -272,7 +272,7 @@ impl SlotReader<'_> {
         }
     }
 
-    fn list(&mut self, field: MetadataField, slot: Slot<'_>) -> Option<Vec<String>> {
+    fn list(&mut self, field: MetadataField, slot: Slot<'_>) -> Option<Vec<ListValue>> {
         match slot {
             Slot::Absent | Slot::Null => None,
             Slot::Strings(Some(items)) => Some(items),
@@ -341,6 +341,109 @@ fn path_on_origin<'s>(base: &Url, s: &'s str) -> Option<&'s str> {
     let bytes = path.as_bytes();
     let single_slash = bytes.first() == Some(&b'/') && !matches!(bytes.get(1), Some(b'/' | b'\\'));
     (single_slash && bytes.iter().all(|b| (0x21..=0x7e).contains(b))).then_some(path)
+}
+
+/// `s` as a list value: a static string when it is a registered value (no allocation, and nothing
+/// to free when the metadata is dropped), else owned.
+fn list_value(s: Cow<'_, str>) -> ListValue {
+    match registered(&s) {
+        Some(known) => ListValue::Borrowed(known),
+        None => ListValue::Owned(s.into_owned()),
+    }
+}
+
+/// The values registered (IANA OAuth and JOSE registries, OpenID Connect, the Matrix specification
+/// and MSC4191) for the lists the typed fields hold, which make up nearly every list value servers
+/// send.
+fn registered(s: &str) -> Option<&'static str> {
+    Some(match s {
+        // response_types_supported
+        "code" => "code",
+        "token" => "token",
+        "id_token" => "id_token",
+        "code id_token" => "code id_token",
+        "code token" => "code token",
+        "id_token token" => "id_token token",
+        "code id_token token" => "code id_token token",
+        // grant_types_supported
+        "authorization_code" => "authorization_code",
+        "implicit" => "implicit",
+        "refresh_token" => "refresh_token",
+        "password" => "password",
+        "client_credentials" => "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            "urn:ietf:params:oauth:grant-type:device_code"
+        }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        }
+        "urn:ietf:params:oauth:grant-type:token-exchange" => {
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        }
+        "urn:openid:params:grant-type:ciba" => "urn:openid:params:grant-type:ciba",
+        // response_modes_supported
+        "query" => "query",
+        "fragment" => "fragment",
+        "form_post" => "form_post",
+        "jwt" => "jwt",
+        "query.jwt" => "query.jwt",
+        "fragment.jwt" => "fragment.jwt",
+        "form_post.jwt" => "form_post.jwt",
+        // code_challenge_methods_supported
+        "plain" => "plain",
+        "S256" => "S256",
+        // account_management_actions_supported
+        "org.matrix.profile" => "org.matrix.profile",
+        "org.matrix.devices_list" => "org.matrix.devices_list",
+        "org.matrix.device_view" => "org.matrix.device_view",
+        "org.matrix.device_delete" => "org.matrix.device_delete",
+        "org.matrix.sessions_list" => "org.matrix.sessions_list",
+        "org.matrix.session_view" => "org.matrix.session_view",
+        "org.matrix.session_end" => "org.matrix.session_end",
+        "org.matrix.account_deactivate" => "org.matrix.account_deactivate",
+        "org.matrix.cross_signing_reset" => "org.matrix.cross_signing_reset",
+        // prompt_values_supported (and `none` of the other lists)
+        "none" => "none",
+        "login" => "login",
+        "consent" => "consent",
+        "select_account" => "select_account",
+        "create" => "create",
+        // scopes_supported
+        "openid" => "openid",
+        "profile" => "profile",
+        "email" => "email",
+        "address" => "address",
+        "phone" => "phone",
+        "offline_access" => "offline_access",
+        "urn:matrix:client:api:*" => "urn:matrix:client:api:*",
+        "urn:matrix:org.matrix.msc2967.client:api:*" => {
+            "urn:matrix:org.matrix.msc2967.client:api:*"
+        }
+        // token_endpoint_auth_methods_supported
+        "client_secret_basic" => "client_secret_basic",
+        "client_secret_post" => "client_secret_post",
+        "client_secret_jwt" => "client_secret_jwt",
+        "private_key_jwt" => "private_key_jwt",
+        "tls_client_auth" => "tls_client_auth",
+        "self_signed_tls_client_auth" => "self_signed_tls_client_auth",
+        // id_token_signing_alg_values_supported
+        "RS256" => "RS256",
+        "RS384" => "RS384",
+        "RS512" => "RS512",
+        "PS256" => "PS256",
+        "PS384" => "PS384",
+        "PS512" => "PS512",
+        "ES256" => "ES256",
+        "ES384" => "ES384",
+        "ES512" => "ES512",
+        "ES256K" => "ES256K",
+        "EdDSA" => "EdDSA",
+        "Ed25519" => "Ed25519",
+        "HS256" => "HS256",
+        "HS384" => "HS384",
+        "HS512" => "HS512",
+        _ => return None,
+    })
 }
 
 /// What to do with strings and arrays: the three ways a member is read.
@@ -429,7 +532,8 @@ impl<'de> Visitor<'de> for Member {
                 Ok(Slot::Strings(None))
             }
             Mode::List => {
-                let mut items = Some(Vec::new());
+                // Most lists have a handful of values: one allocation holds them.
+                let mut items = Some(Vec::with_capacity(8));
                 // After the first element that is not a string, the rest is only checked.
                 loop {
                     let mode = if items.is_some() {
@@ -441,7 +545,7 @@ impl<'de> Visitor<'de> for Member {
                         None => break,
                         Some(Slot::Str(s)) => {
                             if let Some(items) = &mut items {
-                                items.push(s.into_owned());
+                                items.push(list_value(s));
                             }
                         }
                         Some(_) => items = None,
@@ -530,7 +634,7 @@ impl<'de> Visitor<'de> for RootVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut slots = Box::<Slots<'de>>::default();
+        let mut slots = Slots::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             // A repeated member overwrites its slot: the last one counts, as in a `Value` map.
             match key {
@@ -602,6 +706,27 @@ mod tests {
         };
         for (i, f) in F::ALL.into_iter().enumerate() {
             assert_eq!(position(f), i, "{f}");
+        }
+    }
+
+    /// A registered value is taken as the same text, anything else (case differs, padding) is owned.
+    #[test]
+    fn list_values_keep_their_text() {
+        for s in [
+            "code",
+            "S256",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "org.matrix.cross_signing_reset",
+            "HS512",
+        ] {
+            assert_eq!(registered(s), Some(s));
+            assert!(
+                matches!(list_value(Cow::Owned(s.to_owned())), ListValue::Borrowed(v) if v == s)
+            );
+        }
+        for s in ["s256", "code ", "", "urn:matrix:client:api:*x", "x-custom"] {
+            assert_eq!(registered(s), None, "{s:?}");
+            assert!(matches!(list_value(Cow::Borrowed(s)), ListValue::Owned(v) if v == s));
         }
     }
 

@@ -64,7 +64,7 @@ pub enum AlgorithmPolicyError {
 ///
 /// ```
 /// use matrix_oidc_core::oidc::{id_token_algorithms, JwsAlgorithm};
-/// let offered = ["HS256", "none", "ES256", "RS256"].map(String::from);
+/// let offered = ["HS256", "none", "ES256", "RS256"].map(Into::into);
 /// assert_eq!(
 ///     id_token_algorithms(None, Some(&offered)).unwrap(),
 ///     [JwsAlgorithm::Es256, JwsAlgorithm::Rs256]
@@ -74,7 +74,7 @@ pub enum AlgorithmPolicyError {
 /// ```
 pub fn id_token_algorithms(
     registered: Option<&str>,
-    server_supported: Option<&[String]>,
+    server_supported: Option<&[crate::metadata::ListValue]>,
 ) -> Result<Vec<JwsAlgorithm>, AlgorithmPolicyError> {
     if let Some(name) = registered {
         return match classify(name) {

@@ -415,7 +415,7 @@ fn algorithm_policy_from_metadata() {
         Err(AlgorithmPolicyError::Unsupported { .. })
     ));
     assert!(matches!(
-        id_token_algorithms(None, Some(&["HS256".to_owned(), "none".to_owned()])),
+        id_token_algorithms(None, Some(&["HS256".into(), "none".into()])),
         Err(AlgorithmPolicyError::NoUsableAlgorithm { .. })
     ));
     assert_eq!(

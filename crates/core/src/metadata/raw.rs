@@ -151,9 +151,13 @@ fn read_from<'de, R: serde_json::de::Read<'de>>(
 impl<'de> Slots<'de> {
     /// The typed fields, with each problem in the order `Partial::parse` reports them; the unnamed
     /// members stay in `json` for [`ExtraMembers`].
+    ///
+    /// `expected_issuer` only spares work: an `issuer` spelled exactly as it is serialized is taken
+    /// as a copy of it (see [`issuer_url`]); whether the two match is `check`'s business.
     pub(super) fn into_partial(
         mut self,
         json: &[u8],
+        expected_issuer: Option<&Url>,
         problems: &mut Vec<MetadataError>,
     ) -> Partial {
         use MetadataField as F;
@@ -201,7 +205,12 @@ impl<'de> Slots<'de> {
             id_token_algs,
         ] = self.lists;
         // The field order of `Partial::parse`.
-        p.issuer = r.url(F::Issuer, issuer, None);
+        p.issuer = match (issuer, expected_issuer) {
+            (Slot::Str(s), Some(expected)) => r.url_with(F::Issuer, s, |s| {
+                issuer_url(s, expected).map_or_else(|| Url::parse(s), Ok)
+            }),
+            (issuer, _) => r.url(F::Issuer, issuer, None),
+        };
         let base = p.issuer.as_ref();
         p.authorization_endpoint = r.url(F::AuthorizationEndpoint, authorization, base);
         p.token_endpoint = r.url(F::TokenEndpoint, token, base);
@@ -253,20 +262,30 @@ impl SlotReader<'_> {
     fn url(&mut self, field: MetadataField, slot: Slot<'_>, base: Option<&Url>) -> Option<Url> {
         match slot {
             Slot::Absent | Slot::Null => None,
-            Slot::Str(s) => match parse_url(&s, base) {
-                Ok(u) => Some(u),
-                Err(e) => {
-                    self.malformed.push(field);
-                    self.problems.push(MetadataError::InvalidUrl {
-                        field,
-                        value: crate::error::truncate(s.into_owned(), 256),
-                        reason: e.to_string(),
-                    });
-                    None
-                }
-            },
+            Slot::Str(s) => self.url_with(field, s, |s| parse_url(s, base)),
             Slot::Bool(_) | Slot::Strings(_) | Slot::Other => {
                 self.wrong(field, "a URL string");
+                None
+            }
+        }
+    }
+
+    /// The URL `parse` makes of the string `s`, or its problem recorded.
+    fn url_with(
+        &mut self,
+        field: MetadataField,
+        s: Cow<'_, str>,
+        parse: impl FnOnce(&str) -> Result<Url, url::ParseError>,
+    ) -> Option<Url> {
+        match parse(&s) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                self.malformed.push(field);
+                self.problems.push(MetadataError::InvalidUrl {
+                    field,
+                    value: crate::error::truncate(s.into_owned(), 256),
+                    reason: e.to_string(),
+                });
                 None
             }
         }
@@ -293,6 +312,15 @@ impl SlotReader<'_> {
             }
         }
     }
+}
+
+/// `Some(Url::parse(s))` when `s` is exactly how `expected`, an `http`/`https` URL, is serialized:
+/// then it is a copy of `expected` (parsing a special URL's serialization gives that URL back, the
+/// URL standard's round-trip property), made without parsing. The issuer a client expects is usually
+/// the one the document names, in the same spelling.
+fn issuer_url(s: &str, expected: &Url) -> Option<Url> {
+    (matches!(expected.scheme(), "https" | "http") && expected.has_host() && s == expected.as_str())
+        .then(|| expected.clone())
 }
 
 /// `Url::parse(s)`, the same value, more cheaply when `s` is on the issuer's origin (the usual case):
@@ -752,6 +780,49 @@ mod tests {
             Key::UnstableAccountUri
         );
         assert_eq!(classify("Issuer"), Key::Unnamed);
+    }
+
+    /// A copy of the expected issuer is `Url::parse`'s value, field for field (`Debug` shows them).
+    #[test]
+    fn issuer_url_equals_url_parse() {
+        for expected in [
+            "https://auth.example.org/",
+            "https://auth.example.org",
+            "https://auth.example.org/realms/x",
+            "https://auth.example.org/realms/x/",
+            "http://127.0.0.1:3000/",
+            "https://user:pw@auth.example.org:8443/a?b#c",
+            "https://[::1]:8443/a/",
+            "https://1.2.3.4/",
+            "https://0x7f.1/",
+            "https://xn--bcher-kva.example/",
+            "https://bücher.example/%7e/ä b/./../c",
+            "HTTPS://Auth.Example.ORG:443/x?",
+            "https://auth.example.org/#",
+        ] {
+            let e = Url::parse(expected).unwrap();
+            let s = e.as_str();
+            let got = issuer_url(s, &e).unwrap();
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{:?}", Url::parse(s).unwrap()),
+                "{expected}"
+            );
+            assert_eq!(
+                issuer_url(expected.trim_end_matches('/'), &e).is_some(),
+                s == expected.trim_end_matches('/')
+            );
+        }
+        let e = Url::parse("https://auth.example.org/").unwrap();
+        for other in [
+            "https://auth.example.org",
+            "https://AUTH.example.org/",
+            "https://auth.example.org/ ",
+        ] {
+            assert_eq!(issuer_url(other, &e), None, "{other}");
+        }
+        let opaque = Url::parse("mailto:a@example.org").unwrap();
+        assert_eq!(issuer_url(opaque.as_str(), &opaque), None);
     }
 
     /// Longer than `join_presized`'s buffer.

@@ -205,14 +205,12 @@ impl AuthorizationServerMetadata {
     ) -> Result<Self, DocumentError> {
         // The same answers as `from_json_value(serde_json::from_slice(json)?)`, without building the
         // `Value` (see `raw`); the unnamed members are built only if `extra` is read.
-        let slots = match raw::read(json).map_err(DocumentError::Syntax)? {
-            raw::Root::Object(slots) => slots,
-            raw::Root::NotObject(kind) => {
-                return Err(DocumentError::Metadata(MetadataError::NotAnObject {
-                    reason: format!("found {kind}"),
-                }));
-            }
-        };
+        let mut slots = raw::Slots::default();
+        if let Some(kind) = raw::read(json, &mut slots).map_err(DocumentError::Syntax)? {
+            return Err(DocumentError::Metadata(MetadataError::NotAnObject {
+                reason: format!("found {kind}"),
+            }));
+        }
         let mut problems = Vec::new();
         let partial = slots.into_partial(json, expected_issuer, &mut problems);
         partial.check(options, expected_issuer, &mut problems);

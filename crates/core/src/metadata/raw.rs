@@ -121,29 +121,28 @@ pub(super) struct Slots<'de> {
     unnamed: bool,
 }
 
-/// A document read by [`read`].
-#[derive(Debug)]
-pub(super) enum Root<'de> {
-    Object(Slots<'de>),
-    /// Valid JSON, but not an object: what it is instead ("an array", …).
-    NotObject(&'static str),
-}
-
-/// Reads `json`; `Err` is serde_json's syntax error, the same one `from_slice::<Value>` gives.
-pub(super) fn read(json: &[u8]) -> Result<Root<'_>, serde_json::Error> {
+/// Reads `json` into `slots` (filled in place: the slots are large, and moving them costs more than
+/// the caller lending them). `Ok(Some(kind))`: valid JSON, but not an object, and what it is
+/// instead ("an array", …). `Err` is serde_json's syntax error, the same one
+/// `from_slice::<Value>` gives.
+pub(super) fn read<'de>(
+    json: &'de [u8],
+    slots: &mut Slots<'de>,
+) -> Result<Option<&'static str>, serde_json::Error> {
     // One UTF-8 check of the whole document costs less than serde_json's check of each string
     // (≈ 150 of them). Outside strings, JSON is ASCII, so a valid document passes it; one that does
     // not is read from bytes, for serde_json's own error (and its position).
     match std::str::from_utf8(json) {
-        Ok(text) => read_from(serde_json::Deserializer::from_str(text)),
-        Err(_) => read_from(serde_json::Deserializer::from_slice(json)),
+        Ok(text) => read_from(serde_json::Deserializer::from_str(text), slots),
+        Err(_) => read_from(serde_json::Deserializer::from_slice(json), slots),
     }
 }
 
 fn read_from<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
-) -> Result<Root<'de>, serde_json::Error> {
-    let root = (&mut de).deserialize_any(RootVisitor)?;
+    slots: &mut Slots<'de>,
+) -> Result<Option<&'static str>, serde_json::Error> {
+    let root = (&mut de).deserialize_any(RootVisitor(slots))?;
     de.end()?;
     Ok(root)
 }
@@ -155,7 +154,7 @@ impl<'de> Slots<'de> {
     /// `expected_issuer` only spares work: an `issuer` spelled exactly as it is serialized is taken
     /// as a copy of it (see [`issuer_url`]); whether the two match is `check`'s business.
     pub(super) fn into_partial(
-        mut self,
+        &mut self,
         json: &[u8],
         expected_issuer: Option<&Url>,
         problems: &mut Vec<MetadataError>,
@@ -192,7 +191,7 @@ impl<'de> Slots<'de> {
             jwks,
             end_session,
             account,
-        ] = self.urls;
+        ] = std::mem::take(&mut self.urls);
         let [
             response_types,
             grant_types,
@@ -203,7 +202,7 @@ impl<'de> Slots<'de> {
             scopes,
             token_auth,
             id_token_algs,
-        ] = self.lists;
+        ] = std::mem::take(&mut self.lists);
         // The field order of `Partial::parse`.
         p.issuer = match (issuer, expected_issuer) {
             (Slot::Str(s), Some(expected)) => r.url_with(F::Issuer, s, |s| {
@@ -236,8 +235,10 @@ impl<'de> Slots<'de> {
             r.list(F::TokenEndpointAuthMethodsSupported, token_auth);
         p.id_token_signing_alg_values_supported =
             r.list(F::IdTokenSigningAlgValuesSupported, id_token_algs);
-        p.authorization_response_iss_parameter_supported =
-            r.flag(F::AuthorizationResponseIssParameterSupported, self.flag);
+        p.authorization_response_iss_parameter_supported = r.flag(
+            F::AuthorizationResponseIssParameterSupported,
+            std::mem::take(&mut self.flag),
+        );
         if unnamed {
             p.extra = ExtraMembers::lazy(json);
         }
@@ -617,16 +618,16 @@ impl Visitor<'_> for KeySeed {
 }
 
 /// The document: an object read into [`Slots`], anything else named.
-struct RootVisitor;
+struct RootVisitor<'a, 'de>(&'a mut Slots<'de>);
 
-impl RootVisitor {
-    fn not_object<'de, E>(kind: &'static str) -> Result<Root<'de>, E> {
-        Ok(Root::NotObject(kind))
+impl RootVisitor<'_, '_> {
+    fn not_object<E>(kind: &'static str) -> Result<Option<&'static str>, E> {
+        Ok(Some(kind))
     }
 }
 
-impl<'de> Visitor<'de> for RootVisitor {
-    type Value = Root<'de>;
+impl<'de> Visitor<'de> for RootVisitor<'_, 'de> {
+    type Value = Option<&'static str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -662,7 +663,7 @@ impl<'de> Visitor<'de> for RootVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut slots = Slots::default();
+        let slots = self.0;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             // A repeated member overwrites its slot: the last one counts, as in a `Value` map.
             match key {
@@ -689,7 +690,7 @@ impl<'de> Visitor<'de> for RootVisitor {
                 }
             }
         }
-        Ok(Root::Object(slots))
+        Ok(None)
     }
 }
 

@@ -212,7 +212,7 @@ impl AuthorizationServerMetadata {
             }));
         }
         let mut problems = Vec::new();
-        let partial = slots.into_partial(json, expected_issuer, &mut problems);
+        let partial = slots.take_partial(json, expected_issuer, &mut problems);
         partial.check(options, expected_issuer, &mut problems);
         Self::complete(partial, problems).map_err(DocumentError::Metadata)
     }

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt;
 use url::{Position, Url};
 
-/// The URL fields by slot index (what `classify` and `into_partial` assume; checked by a test).
+/// The URL fields by slot index (what `classify` and `take_partial` assume; checked by a test).
 #[cfg(test)]
 const URL_FIELDS: [MetadataField; 12] = [
     MetadataField::Issuer,
@@ -148,12 +148,12 @@ fn read_from<'de, R: serde_json::de::Read<'de>>(
 }
 
 impl<'de> Slots<'de> {
-    /// The typed fields, with each problem in the order `Partial::parse` reports them; the unnamed
-    /// members stay in `json` for [`ExtraMembers`].
+    /// The typed fields, taken out of the slots (which are left empty), with each problem in the
+    /// order `Partial::parse` reports them; the unnamed members stay in `json` for [`ExtraMembers`].
     ///
     /// `expected_issuer` only spares work: an `issuer` spelled exactly as it is serialized is taken
     /// as a copy of it (see [`issuer_url`]); whether the two match is `check`'s business.
-    pub(super) fn into_partial(
+    pub(super) fn take_partial(
         &mut self,
         json: &[u8],
         expected_issuer: Option<&Url>,

@@ -31,6 +31,18 @@ const ANCHOR: &str = "openidconnect";
 /// Targets of the issue for the core crate itself.
 const MAX_CORE_PACKAGES: usize = 62;
 const MAX_BUILD_TIME_RATIO: f64 = 0.25;
+/// The design card's own dependencies of the core: built alone, they are the floor under the
+/// core's clean build that no change to the core can go below.
+const CARD_DEPENDENCIES: &[&str] = &[
+    "http",
+    "serde",
+    "serde_json",
+    "url",
+    "sha2",
+    "base64",
+    "getrandom",
+    "thiserror",
+];
 
 struct Options {
     quick: bool,
@@ -245,6 +257,35 @@ fn build_times() -> Result<Fact> {
     c.arg(&core_dir);
     let ours = timed_build(c)?;
 
+    // The card's dependencies alone, with the workspace's requirements and lock file.
+    let floor_dir = base.join("card");
+    let _ = std::fs::remove_dir_all(&floor_dir);
+    std::fs::create_dir_all(floor_dir.join("src")).map_err(|e| e.to_string())?;
+    let root_manifest = util::read(&workspace_root().join("Cargo.toml"))?;
+    let mut manifest = String::from(
+        "[package]\nname = \"card-floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n",
+    );
+    for name in CARD_DEPENDENCIES {
+        manifest.push_str(&workspace_requirement(&root_manifest, name)?);
+        manifest.push('\n');
+    }
+    manifest.push_str("\n[workspace]\n");
+    util::write(&floor_dir.join("Cargo.toml"), &manifest)?;
+    util::write(
+        &floor_dir.join("src/lib.rs"),
+        &format!("pub use {{{}}};\n", CARD_DEPENDENCIES.join(", ")),
+    )?;
+    std::fs::copy(
+        workspace_root().join("Cargo.lock"),
+        floor_dir.join("Cargo.lock"),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut c = cargo();
+    c.current_dir(&floor_dir);
+    c.args(["build", "--release", "--target-dir"]);
+    c.arg(floor_dir.join("target"));
+    let floor = timed_build(c)?;
+
     // A scratch crate that depends on the anchor only, with the workspace's lock file so that it
     // builds the same versions.
     let scratch = base.join("anchor");
@@ -269,7 +310,23 @@ fn build_times() -> Result<Fact> {
     c.args(["build", "--release", "--target-dir"]);
     c.arg(scratch.join("target"));
     let theirs = timed_build(c)?;
-    Ok(Fact::Build { ours, theirs })
+    Ok(Fact::Build {
+        ours,
+        floor,
+        theirs,
+    })
+}
+
+/// The `name = …` line of `[workspace.dependencies]` in the root manifest.
+fn workspace_requirement(manifest: &str, name: &str) -> Result<String> {
+    manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[workspace.dependencies]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .find(|l| l.split_once('=').is_some_and(|(key, _)| key.trim() == name))
+        .map(|l| l.trim().to_owned())
+        .ok_or_else(|| format!("{name} is not in [workspace.dependencies]"))
 }
 
 /// The version of the anchor in the workspace's lock file.
@@ -335,8 +392,15 @@ fn timed_build(cmd: Command) -> Result<BuildTime> {
 }
 
 enum Fact {
-    Deps { ours: usize, theirs: usize },
-    Build { ours: BuildTime, theirs: BuildTime },
+    Deps {
+        ours: usize,
+        theirs: usize,
+    },
+    Build {
+        ours: BuildTime,
+        floor: BuildTime,
+        theirs: BuildTime,
+    },
 }
 
 /// `1.23 µs`, `456 ns`, `186 µs`, `1.20 ms`.
@@ -471,7 +535,11 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
                 "| normal dependencies (packages, the crate itself excluded) | {ours} (`{CORE}`) | {theirs} | ≤ {MAX_CORE_PACKAGES} | {} |\n",
                 if *ours <= MAX_CORE_PACKAGES { "met" } else { "**missed**" }
             )),
-            Fact::Build { ours, theirs } => {
+            Fact::Build {
+                ours,
+                floor,
+                theirs,
+            } => {
                 let ratio = ours.wall.as_secs_f64() / theirs.wall.as_secs_f64().max(f64::EPSILON);
                 let cpu = |b: &BuildTime| {
                     b.cpu.map_or_else(String::new, |c| format!(" ({} CPU)", human(c)))
@@ -486,6 +554,17 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
                     if ratio <= MAX_BUILD_TIME_RATIO { "met" } else { "**missed**" },
                     ratio * 100.0
                 ));
+                let floor_ratio =
+                    floor.wall.as_secs_f64() / theirs.wall.as_secs_f64().max(f64::EPSILON);
+                s.push_str(&format!(
+                    "| clean release build of the card's dependencies alone ({}), wall time | {}{} | {}{} | floor under the line above | n/a ({:.0}%) |\n",
+                    CARD_DEPENDENCIES.join(", "),
+                    human(floor.wall),
+                    cpu(floor),
+                    human(theirs.wall),
+                    cpu(theirs),
+                    floor_ratio * 100.0
+                ));
             }
         }
     }
@@ -495,6 +574,25 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_requirements_come_from_the_workspace_table_only() {
+        let manifest = "[package]\nurl = \"9\"\n\n[workspace.dependencies]\nhttp = \"1\"\nurl = { version = \"2\", features = [\"serde\"] }\nurl-extra = \"3\"\n\n[lints]\nsha2 = \"0\"\n";
+        assert_eq!(
+            workspace_requirement(manifest, "url").unwrap(),
+            "url = { version = \"2\", features = [\"serde\"] }"
+        );
+        assert_eq!(
+            workspace_requirement(manifest, "http").unwrap(),
+            "http = \"1\""
+        );
+        assert!(workspace_requirement(manifest, "sha2").is_err());
+        // The real manifest has every card dependency.
+        let root = util::read(&workspace_root().join("Cargo.toml")).unwrap();
+        for name in CARD_DEPENDENCIES {
+            assert!(workspace_requirement(&root, name).is_ok(), "{name}");
+        }
+    }
 
     #[test]
     fn nanoseconds_are_shown_at_a_readable_scale() {

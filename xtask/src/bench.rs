@@ -501,7 +501,11 @@ fn render(report: &Value, build: &[Fact], quick: bool) -> String {
         ));
     }
     s.push_str(
-        "\nAllocations: count (bytes requested) per call, from a counting global allocator. \
+        "\nTimes: criterion medians. Ratio: the median of 201 paired rounds, each timing about 2 ms of \
+         ours and of the reference back to back (alternating which goes first), so that the load of a \
+         shared machine, which moves the two medians apart by ±10–20 %, moves both sides of a round \
+         alike; targets stated as a ratio are judged on it. \
+         Allocations: count (bytes requested) per call, from a counting global allocator. \
          Instructions: per call under callgrind, which does not move with the machine's load \
          (kernel time, such as the `getrandom` system call, is not in it).\n\nWhat each side runs:\n\n",
     );

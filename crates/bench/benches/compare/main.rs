@@ -132,6 +132,54 @@ pub(crate) struct Operation {
     pub(crate) target_text: &'static str,
 }
 
+/// Our time over the reference's, measured in alternation: `ROUNDS` rounds, each timing a batch of
+/// about `BATCH` of each side back to back (which side goes first alternates), and the median of
+/// the rounds' ratios. Criterion times one function after the other, seconds apart, so on a shared
+/// machine a change of load between them moves the ratio of the two medians by ±10–20 %; a load
+/// change within one round moves both sides alike, and the median drops the rounds it hit unevenly.
+fn paired_ratio(
+    ours: &mut dyn FnMut() -> Box<dyn std::any::Any>,
+    theirs: &mut dyn FnMut() -> Box<dyn std::any::Any>,
+) -> f64 {
+    use std::time::{Duration, Instant};
+    const ROUNDS: usize = 201;
+    const BATCH: Duration = Duration::from_millis(2);
+
+    /// Calls per batch so that a batch takes about `BATCH`.
+    fn calls_per_batch(f: &mut dyn FnMut() -> Box<dyn std::any::Any>) -> u32 {
+        let start = Instant::now();
+        let mut calls = 0u32;
+        while start.elapsed() < BATCH {
+            drop(black_box(f()));
+            calls += 1;
+        }
+        calls.max(1)
+    }
+    fn per_call(f: &mut dyn FnMut() -> Box<dyn std::any::Any>, calls: u32) -> f64 {
+        let start = Instant::now();
+        for _ in 0..calls {
+            drop(black_box(f()));
+        }
+        start.elapsed().as_secs_f64() / f64::from(calls)
+    }
+
+    let (n_ours, n_theirs) = (calls_per_batch(ours), calls_per_batch(theirs));
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let (o, t) = if round % 2 == 0 {
+                let o = per_call(ours, n_ours);
+                (o, per_call(theirs, n_theirs))
+            } else {
+                let t = per_call(theirs, n_theirs);
+                (per_call(ours, n_ours), t)
+            };
+            o / t.max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ROUNDS / 2]
+}
+
 fn criterion_home() -> PathBuf {
     std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
@@ -206,10 +254,15 @@ fn main() {
             })
         });
         let reference_ns = reference.as_ref().and_then(|r| r["median_ns"].as_f64());
-        let ratio = match (ours_ns, reference_ns) {
+        let ratio_of_medians = match (ours_ns, reference_ns) {
             (Some(o), Some(r)) if r > 0.0 => Some(o / r),
             _ => None,
         };
+        // The verdict on a ratio uses the paired measurement (see `paired_ratio`).
+        let ratio = op
+            .reference
+            .as_mut()
+            .map(|r| paired_ratio(&mut op.ours.run, &mut r.run));
         let met = match (op.target, ours_ns, ratio) {
             (Target::AbsoluteNs(limit), Some(o), _) => Some(o <= limit),
             (Target::Ratio(limit), _, Some(r)) => Some(r <= limit),
@@ -225,6 +278,7 @@ fn main() {
             },
             "reference": reference,
             "ratio": ratio,
+            "ratio_of_medians": ratio_of_medians,
             "target": op.target_text,
             "met": met,
         }));

@@ -247,7 +247,8 @@ fn dependency_counts() -> Result<Fact> {
     Ok(Fact::Deps { ours, theirs })
 }
 
-/// Clean release builds of the core and of the anchor, each in a target directory of its own.
+/// Clean release builds of the core, of the card's dependencies alone and of the anchor, each in a
+/// target directory of its own.
 fn build_times() -> Result<Fact> {
     let base = target_dir().join("buildtime");
     let core_dir = base.join("core");
@@ -257,64 +258,55 @@ fn build_times() -> Result<Fact> {
     c.arg(&core_dir);
     let ours = timed_build(c)?;
 
-    // The card's dependencies alone, with the workspace's requirements and lock file.
-    let floor_dir = base.join("card");
-    let _ = std::fs::remove_dir_all(&floor_dir);
-    std::fs::create_dir_all(floor_dir.join("src")).map_err(|e| e.to_string())?;
+    // The card's dependencies alone, with the workspace's requirements.
     let root_manifest = util::read(&workspace_root().join("Cargo.toml"))?;
-    let mut manifest = String::from(
-        "[package]\nname = \"card-floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n",
-    );
+    let mut requirements = String::new();
     for name in CARD_DEPENDENCIES {
-        manifest.push_str(&workspace_requirement(&root_manifest, name)?);
-        manifest.push('\n');
+        requirements.push_str(&workspace_requirement(&root_manifest, name)?);
+        requirements.push('\n');
     }
-    manifest.push_str("\n[workspace]\n");
-    util::write(&floor_dir.join("Cargo.toml"), &manifest)?;
-    util::write(
-        &floor_dir.join("src/lib.rs"),
+    let floor = scratch_build(
+        &base.join("card"),
+        "card-floor",
+        &requirements,
         &format!("pub use {{{}}};\n", CARD_DEPENDENCIES.join(", ")),
     )?;
-    std::fs::copy(
-        workspace_root().join("Cargo.lock"),
-        floor_dir.join("Cargo.lock"),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut c = cargo();
-    c.current_dir(&floor_dir);
-    c.args(["build", "--release", "--target-dir"]);
-    c.arg(floor_dir.join("target"));
-    let floor = timed_build(c)?;
 
-    // A scratch crate that depends on the anchor only, with the workspace's lock file so that it
-    // builds the same versions.
-    let scratch = base.join("anchor");
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
+    // The anchor alone, without default features.
     let version = anchor_version()?;
-    util::write(
-        &scratch.join("Cargo.toml"),
-        &format!(
-            "[package]\nname = \"anchor-build\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\n{ANCHOR} = {{ version = \"={version}\", default-features = false }}\n\n[workspace]\n"
-        ),
+    let theirs = scratch_build(
+        &base.join("anchor"),
+        "anchor-build",
+        &format!("{ANCHOR} = {{ version = \"={version}\", default-features = false }}\n"),
+        &format!("pub use {ANCHOR};\n"),
     )?;
-    util::write(&scratch.join("src/lib.rs"), "pub use openidconnect;\n")?;
-    std::fs::copy(
-        workspace_root().join("Cargo.lock"),
-        scratch.join("Cargo.lock"),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut c = cargo();
-    c.current_dir(&scratch);
-    c.args(["build", "--release", "--target-dir"]);
-    c.arg(scratch.join("target"));
-    let theirs = timed_build(c)?;
     Ok(Fact::Build {
         ours,
         floor,
         theirs,
     })
+}
+
+/// A clean release build of a scratch crate in `dir` with these `[dependencies]` lines and this
+/// `lib.rs`, using the workspace's lock file so that it builds the same versions.
+fn scratch_build(dir: &Path, name: &str, dependencies: &str, lib: &str) -> Result<BuildTime> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+    util::write(
+        &dir.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{dependencies}\n[workspace]\n"
+        ),
+    )?;
+    util::write(&dir.join("src/lib.rs"), lib)?;
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock"))
+        .map_err(|e| e.to_string())?;
+    let mut c = cargo();
+    c.current_dir(dir);
+    c.args(["build", "--release", "--target-dir"]);
+    c.arg(dir.join("target"));
+    timed_build(c)
 }
 
 /// The `name = …` line of `[workspace.dependencies]` in the root manifest.

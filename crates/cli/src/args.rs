@@ -222,22 +222,28 @@ pub enum AccountAction {
 impl AccountAction {
     /// The stable action identifier sent in the `action` parameter.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AccountAction::Profile => "org.matrix.profile",
-            AccountAction::DevicesList => "org.matrix.devices_list",
-            AccountAction::DeviceView => "org.matrix.device_view",
-            AccountAction::DeviceDelete => "org.matrix.device_delete",
-            AccountAction::AccountDeactivate => "org.matrix.account_deactivate",
-            AccountAction::CrossSigningReset => "org.matrix.cross_signing_reset",
-        }
+        matrix_oidc_core::AccountAction::from(self).stable_name()
     }
 
     /// Whether the action is about one device (and so takes a device id).
     pub fn is_about_a_device(self) -> bool {
-        matches!(
-            self,
-            AccountAction::DeviceView | AccountAction::DeviceDelete
-        )
+        matrix_oidc_core::AccountAction::from(self).takes_device_id()
+    }
+}
+
+/// The core's action of the same name: it holds the identifiers and the rules; this enum only
+/// gives clap its value names.
+impl From<AccountAction> for matrix_oidc_core::AccountAction {
+    fn from(action: AccountAction) -> Self {
+        use matrix_oidc_core::AccountAction as Core;
+        match action {
+            AccountAction::Profile => Core::Profile,
+            AccountAction::DevicesList => Core::DevicesList,
+            AccountAction::DeviceView => Core::DeviceView,
+            AccountAction::DeviceDelete => Core::DeviceDelete,
+            AccountAction::AccountDeactivate => Core::AccountDeactivate,
+            AccountAction::CrossSigningReset => Core::CrossSigningReset,
+        }
     }
 }
 

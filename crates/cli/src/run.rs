@@ -479,18 +479,6 @@ async fn sessions(ctx: &Context) -> Result<(), CliError> {
     })
 }
 
-fn core_action(action: crate::args::AccountAction) -> AccountAction {
-    use crate::args::AccountAction as A;
-    match action {
-        A::Profile => AccountAction::Profile,
-        A::DevicesList => AccountAction::DevicesList,
-        A::DeviceView => AccountAction::DeviceView,
-        A::DeviceDelete => AccountAction::DeviceDelete,
-        A::AccountDeactivate => AccountAction::AccountDeactivate,
-        A::CrossSigningReset => AccountAction::CrossSigningReset,
-    }
-}
-
 async fn account(ctx: &Context, args: &AccountArgs) -> Result<(), CliError> {
     let (client, session) = ctx.session().await?;
     let snapshot = session.session();
@@ -512,11 +500,15 @@ async fn account(ctx: &Context, args: &AccountArgs) -> Result<(), CliError> {
             .account_management_uri
             .clone(),
         (Some(action), Some(homeserver)) if args.device_id.is_some() => client
-            .account_management_url(homeserver, core_action(action), args.device_id.as_deref())
+            .account_management_url(
+                homeserver,
+                AccountAction::from(action),
+                args.device_id.as_deref(),
+            )
             .await
             .map_err(|e| map_error(e, &doing, &ctx.global))?,
         (Some(action), _) => session
-            .account_management_url(core_action(action))
+            .account_management_url(AccountAction::from(action))
             .await
             .map_err(|e| map_error(e, &doing, &ctx.global))?,
     };

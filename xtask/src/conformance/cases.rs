@@ -299,16 +299,8 @@ fn login<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
             has_scope(&granted, &device_token) && has_scope(&granted, STABLE_API),
             || format!("granted scope {granted:?} lacks {device_token} or the API scope"),
         )?;
-        let me = session
-            .whoami()
-            .await
-            .map_err(|e| format!("whoami: {}", describe_err(&e)))?;
+        let me = whoami_on_device(&session, Some(device.to_string()), "whoami").await?;
         expect_eq("whoami's user_id", &me.user_id, &alice.user_id)?;
-        expect_eq(
-            "whoami's device_id",
-            &me.device_id,
-            &Some(device.to_string()),
-        )?;
         Ok(format!(
             "whoami at Synapse: {} on device {device}; granted `{granted}`",
             me.user_id
@@ -337,15 +329,7 @@ fn unstable_scopes<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
         ensure(has_scope(&granted, &device_token), || {
             format!("granted scope {granted:?} lacks {device_token}")
         })?;
-        let me = session
-            .whoami()
-            .await
-            .map_err(|e| format!("whoami: {}", describe_err(&e)))?;
-        expect_eq(
-            "whoami's device_id",
-            &me.device_id,
-            &Some(device.to_string()),
-        )?;
+        let me = whoami_on_device(&session, Some(device.to_string()), "whoami").await?;
         Ok(format!("granted `{granted}`; whoami {}", me.user_id))
     })
 }
@@ -380,11 +364,7 @@ fn response_modes<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
                 .finish_login(callback.as_str())
                 .await
                 .map_err(|e| format!("finish_login ({mode:?}): {}", describe_err(&e)))?;
-            let me = session
-                .whoami()
-                .await
-                .map_err(|e| format!("whoami: {}", describe_err(&e)))?;
-            expect_eq("whoami's device_id", &me.device_id, &session.device_id())?;
+            whoami_on_device(&session, session.device_id(), "whoami").await?;
             seen.push(mode.as_str());
         }
         Ok(format!(
@@ -478,11 +458,12 @@ fn refresh_rotation<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
             &env.refreshes(&start.client_id).await?,
             &1,
         )?;
-        let me = session
-            .whoami()
-            .await
-            .map_err(|e| format!("whoami with the refreshed token: {}", describe_err(&e)))?;
-        expect_eq("whoami's device_id", &me.device_id, &session.device_id())?;
+        whoami_on_device(
+            &session,
+            session.device_id(),
+            "whoami with the refreshed token",
+        )
+        .await?;
 
         // The rotated-out refresh token, replayed with the core's own request: refused.
         let discovered = client
@@ -821,15 +802,7 @@ fn device_approved<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
         ensure(has_scope(&granted, &device_token), || {
             format!("granted scope {granted:?} lacks {device_token}")
         })?;
-        let me = session
-            .whoami()
-            .await
-            .map_err(|e| format!("whoami: {}", describe_err(&e)))?;
-        expect_eq(
-            "whoami's device_id",
-            &me.device_id,
-            &Some(device_id.to_string()),
-        )?;
+        let me = whoami_on_device(&session, Some(device_id.to_string()), "whoami").await?;
         Ok(format!(
             "user code {user_code} approved; whoami {} on device {device_id}",
             me.user_id
@@ -1241,4 +1214,18 @@ fn untrusted_ca<'a>(env: &'a Env<'a>, via: Via) -> CaseFuture<'a> {
             )),
         }
     })
+}
+
+/// `whoami` at the homeserver with the session's token, which must answer for `device`.
+async fn whoami_on_device(
+    session: &AuthSession,
+    device: Option<String>,
+    what: &str,
+) -> Result<matrix_oidc::core::Whoami, String> {
+    let me = session
+        .whoami()
+        .await
+        .map_err(|e| format!("{what}: {}", describe_err(&e)))?;
+    expect_eq("whoami's device_id", &me.device_id, &device)?;
+    Ok(me)
 }
